@@ -1,0 +1,118 @@
+"""The `gankit` command: user mistakes become one clear line and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .errors import GankitError
+
+
+def _train(a: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .config import dump_yaml, load_config, make_config
+    from .train import train
+
+    overrides = list(a.overrides)
+    config = a.config
+    if config and "=" in config:  # `gankit train key=value` with no config file
+        overrides.insert(0, config)
+        config = None
+    if a.resume and a.resume != "auto":
+        base = load_checkpoint(Path(a.resume))["config"]
+        cfg = make_config(base, overrides)
+        out = Path(a.out) if a.out else Path(a.resume).resolve().parent.parent
+    else:
+        cfg = load_config(config, overrides)
+        name = Path(config).stem if config else Path(cfg.data.source).stem
+        out = Path(a.out) if a.out else Path("runs") / name
+        if a.resume == "auto" and (out / "config.yaml").exists() and not config:
+            from .config import load_yaml
+
+            cfg = make_config(load_yaml(out / "config.yaml"), overrides)
+    if a.dry_run:
+        sys.stdout.write(dump_yaml(cfg))
+        return 0
+    train(cfg, out, resume=a.resume)
+    return 0
+
+
+def _sample(a: argparse.Namespace) -> int:
+    from .export import sample_command
+
+    sample_command(a)
+    return 0
+
+
+def _datasets(a: argparse.Namespace) -> int:
+    from .data import describe_sources
+
+    rows = describe_sources()
+    w = max(len(r[0]) for r in rows)
+    print(f"{'name':<{w}}  {'size':>7}  {'shape':<8}  description")
+    for name, size, shape, desc in rows:
+        print(f"{name:<{w}}  {size:>7}  {shape:<8}  {desc}")
+    return 0
+
+
+def _eval(a: argparse.Namespace) -> int:
+    from .metrics.evaluate import eval_command
+
+    eval_command(a)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="gankit", description="Train, sample, evaluate and compare GANs.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train a model from a YAML preset plus key=value overrides")
+    t.add_argument("config", nargs="?", help="a YAML preset (see configs/)")
+    t.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.steps=500")
+    t.add_argument("--out", help="run folder (default runs/<preset name>)")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--resume", help="auto (newest valid checkpoint in the run folder) or a checkpoint path")
+    t.set_defaults(fn=_train)
+
+    s = sub.add_parser("sample", help="draw samples from a trained generator (G_ema)")
+    s.add_argument("run", help="a run folder or a checkpoint file")
+    s.add_argument("--n", type=int, default=64, help="number of samples")
+    s.add_argument("--out", required=True, help="x.png: a grid; x.npz: an array; x.gif with --interpolate; else a folder of PNGs")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--truncation", type=float, default=1.0, help="latent scale psi (< 1: less variety, higher quality)")
+    s.add_argument("--label", type=int, default=None, help="class to generate (conditional models)")
+    s.add_argument("--interpolate", type=int, default=0, metavar="K", help="animate a loop through K latent key points")
+    s.add_argument("--reconstruct", action="store_true", help="VAE: reconstruct real images instead of sampling the prior")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(fn=_sample)
+
+    d = sub.add_parser("datasets", help="list the built-in data sources")
+    d.set_defaults(fn=_datasets)
+
+    e = sub.add_parser("eval", help="evaluate a run with standard metrics")
+    e.add_argument("run", help="a run folder or a checkpoint file")
+    e.add_argument("--metrics", default="fid,kid,pr,dc,is,classes,modes", help="comma-separated subset of fid,kid,pr,dc,is,classes,modes")
+    e.add_argument("--n", type=int, default=5000, help="generated samples (real: the same number or all)")
+    e.add_argument("--real", default=None, help="real data source (default: the run's own)")
+    e.add_argument("--features", default=None, help="inception or classifier (default: inception for images)")
+    e.add_argument("--inception", default=None, help="path to the FID Inception TorchScript file")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(fn=_eval)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*TypedStorage.*")
+    try:
+        return args.fn(args)
+    except GankitError as e:
+        from .train import Interrupted
+
+        print(f"gankit: error: {e}" if not isinstance(e, Interrupted) else f"gankit: {e}", file=sys.stderr)
+        return 3 if isinstance(e, Interrupted) else 2
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,386 @@
+"""Typed, frozen run configuration: YAML presets plus `key.sub=value` overrides.
+
+Every field carries a one-line docstring (the string under it). Validation happens in
+`__post_init__` and names the key the user typed, before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {msg}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "mnist5k"
+    """A built-in source (`gankit datasets`) or a path: image folder, .npz/.npy, IDX, CSV."""
+    resolution: int | None = None
+    """Square side length after resize (aspect kept, centre crop); None keeps the native size."""
+    channels: int | None = None
+    """1 or 3; None keeps the data's own (RGBA is composited on white)."""
+    on_bad_image: Literal["error", "skip"] = "error"
+    """A file that cannot be decoded: stop with its name, or skip it and count it."""
+    limit: int | None = None
+    """Use only this many examples (a seeded random subset), for small-data experiments."""
+    seed: int = 0
+    """Seed for the subset chosen by `limit` and for generated toy data."""
+
+    def __post_init__(self) -> None:
+        _check(self.resolution is None or 4 <= self.resolution <= 1024, "data.resolution", f"must be 4..1024, got {self.resolution}")
+        _check(self.channels in (None, 1, 3), "data.channels", f"must be 1 or 3, got {self.channels}")
+        _check(self.limit is None or self.limit > 0, "data.limit", f"must be positive, got {self.limit}")
+        _check(bool(self.source), "data.source", "must not be empty")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    family: Literal["gan", "vae"] = "gan"
+    """gan: adversarial training; vae: a variational autoencoder with the same decoder."""
+    arch: str = "dcgan"
+    """Architecture family: mlp (2D points), dcgan, resnet."""
+    z_dim: int = 128
+    """Latent dimension."""
+    width: int = 64
+    """Base channel count (hidden units for mlp)."""
+    depth: int = 3
+    """Hidden layers (mlp only)."""
+    conditional: bool = False
+    """Class-conditional G (conditional batch norm) and projection D; needs labels."""
+    sn_d: bool = True
+    """Spectral norm on D's layers."""
+    sn_g: bool = False
+    """Spectral norm on G's layers."""
+    pac: int = 1
+    """PacGAN packing: D judges `pac` samples at once (PacGAN, NeurIPS 2018)."""
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.z_dim <= 4096, "model.z_dim", f"must be 1..4096, got {self.z_dim}")
+        _check(1 <= self.width <= 4096, "model.width", f"must be 1..4096, got {self.width}")
+        _check(1 <= self.depth <= 32, "model.depth", f"must be 1..32, got {self.depth}")
+        _check(1 <= self.pac <= 16, "model.pac", f"must be 1..16, got {self.pac}")
+        _check(not (self.pac > 1 and self.conditional), "model.pac", "packing is not supported with model.conditional=true")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    name: str = "hinge"
+    """Adversarial loss: ns (non-saturating), hinge, wgan, lsgan."""
+    gp: float = 0.0
+    """WGAN gradient-penalty weight (on interpolates, target norm 1)."""
+    r1: float = 0.0
+    """R1 penalty weight (squared gradient norm of D on real data)."""
+
+    def __post_init__(self) -> None:
+        _check(self.gp >= 0, "loss.gp", f"must be >= 0, got {self.gp}")
+        _check(self.r1 >= 0, "loss.r1", f"must be >= 0, got {self.r1}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    """Run length in generator steps."""
+    batch_size: int = 64
+    """Images (or points) per step, for real and for generated data alike."""
+    seed: int = 0
+    """Seed for weights, latents, data order and augmentation."""
+    lr_g: float = 2e-4
+    """Generator learning rate (Adam)."""
+    lr_d: float = 2e-4
+    """Discriminator learning rate (Adam)."""
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    """Generator Adam betas."""
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    """Discriminator Adam betas."""
+    lr_decay: Literal["none", "linear", "cosine"] = "none"
+    """Learning-rate schedule over the run (both networks)."""
+    d_steps: int = 1
+    """Discriminator steps per generator step."""
+    ema_halflife: float = 10000.0
+    """Half-life of the G_ema weights, in images; 0 disables averaging (G_ema = G)."""
+    ema_start: int = 0
+    """Generator step at which averaging starts (G_ema copies G before it)."""
+    log_every: int = 100
+    """Steps between lines of metrics.jsonl."""
+    sample_every: int = 500
+    """Steps between fixed-seed sample grids in samples/."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints (one is always written at the end)."""
+    keep_checkpoints: int = 3
+    """How many of the newest checkpoints to keep (at least 2)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train; auto picks cuda when available."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16 runs the networks under autocast; weights and optimiser stay fp32."""
+    channels_last: bool = False
+    """Use the channels_last memory format for image models."""
+    compile: bool = False
+    """torch.compile G and D (not with a double-backward penalty)."""
+    threads: int = 0
+    """CPU threads for torch (0: leave torch's default)."""
+    on_failure: Literal["warn", "stop", "rollback"] = "warn"
+    """What a health finding or repeated non-finite steps do."""
+    max_rollbacks: int = 3
+    """Rollbacks allowed before the run stops."""
+    max_nonfinite: int = 5
+    """Non-finite steps in a row before rolling back (or stopping)."""
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every"):
+            v = getattr(self, key)
+            _check(v >= 1, f"train.{key}", f"must be >= 1, got {v}")
+        _check(self.keep_checkpoints >= 2, "train.keep_checkpoints", f"must be >= 2 (the newest may be half written), got {self.keep_checkpoints}")
+        for key in ("lr_g", "lr_d"):
+            v = getattr(self, key)
+            _check(0 < v < 1, f"train.{key}", f"must be in (0, 1), got {v}")
+        for key in ("betas_g", "betas_d"):
+            b = getattr(self, key)
+            _check(len(b) == 2 and all(0 <= x < 1 for x in b), f"train.{key}", f"must be two numbers in [0, 1), got {list(b)}")
+        _check(self.ema_halflife >= 0, "train.ema_halflife", f"must be >= 0, got {self.ema_halflife}")
+        _check(self.threads >= 0, "train.threads", f"must be >= 0, got {self.threads}")
+        _check(self.max_rollbacks >= 0, "train.max_rollbacks", f"must be >= 0, got {self.max_rollbacks}")
+        _check(self.max_nonfinite >= 1, "train.max_nonfinite", f"must be >= 1, got {self.max_nonfinite}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every: int = 0
+    """Evaluate during training every this many steps (0: never)."""
+    n: int = 1000
+    """Generated samples per evaluation during training."""
+    metrics: tuple[str, ...] = ("fid",)
+    """Metrics computed during training."""
+    features: str = "classifier"
+    """Feature network for evaluation during training: classifier or inception."""
+
+    def __post_init__(self) -> None:
+        _check(self.every >= 0, "eval.every", f"must be >= 0, got {self.every}")
+        _check(self.n >= 10, "eval.n", f"must be >= 10, got {self.n}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    policy: str = ""
+    """DiffAugment ops, comma separated: color, translation, cutout ('' disables)."""
+    p: float = 1.0
+    """Probability of augmenting each image (the start value when adaptive)."""
+    adaptive: bool = False
+    """ADA-style: adjust p so that r_t = E[sign(D(real))] stays near `target`."""
+    target: float = 0.6
+    """Target r_t for the adaptive probability."""
+    speed_kimg: float = 100.0
+    """Thousands of images for p to go from 0 to 1 when adapting."""
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.p <= 1, "augment.p", f"must be in [0, 1], got {self.p}")
+        _check(0 < self.target < 1, "augment.target", f"must be in (0, 1), got {self.target}")
+        ops = [o for o in self.policy.split(",") if o]
+        bad = [o for o in ops if o not in ("color", "translation", "cutout")]
+        _check(not bad, "augment.policy", f"unknown op(s) {bad}; choose from color, translation, cutout")
+        _check(not (self.adaptive and not ops), "augment.adaptive", "needs a non-empty augment.policy")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
+    """Decoder likelihood: Gaussian (pixels in [-1, 1]) or Bernoulli (pixels in [0, 1])."""
+    learn_sigma: bool = True
+    """Gaussian only: learn one global log-variance (else fixed at `sigma`)."""
+    sigma: float = 0.1
+    """Gaussian only: the fixed (or initial) standard deviation in [-1, 1] pixel units."""
+    beta: float = 1.0
+    """Weight of the KL term."""
+    kl_warmup: int = 0
+    """Steps over which the KL weight rises linearly from 0 to beta."""
+
+    def __post_init__(self) -> None:
+        _check(self.sigma > 0, "vae.sigma", f"must be > 0, got {self.sigma}")
+        _check(self.beta >= 0, "vae.beta", f"must be >= 0, got {self.beta}")
+        _check(self.kl_warmup >= 0, "vae.kl_warmup", f"must be >= 0, got {self.kl_warmup}")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    """What to train on."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The networks."""
+    loss: LossConfig = field(default_factory=LossConfig)
+    """Adversarial loss and regularisers."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """The loop."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Evaluation during training."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Differentiable augmentation of D's inputs."""
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    """VAE settings (model.family=vae)."""
+
+    def __post_init__(self) -> None:
+        if self.train.compile and (self.loss.gp > 0 or self.loss.r1 > 0):
+            raise ConfigError("train.compile: torch.compile cannot differentiate twice; turn it off or set loss.gp=0 and loss.r1=0")
+        if self.model.arch == "mlp" and self.augment.policy:
+            raise ConfigError("augment.policy: image augmentation does not apply to model.arch=mlp (2D points)")
+        if self.train.batch_size % self.model.pac:
+            raise ConfigError(f"train.batch_size: {self.train.batch_size} is not a multiple of model.pac={self.model.pac}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(x: Any) -> Any:
+    """Tuples to lists so that YAML and JSON stay plain."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check (and gently convert) a YAML value against a field's type hint."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {list(value)}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise TypeError(f"unsupported config type {tp} for {key}")
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for k, v in values.items():
+        key = f"{prefix}{k}"
+        if k not in names:
+            raise ConfigError(f"{key}: unknown key; valid keys here: {', '.join(sorted(names))}")
+        tp = hints[k]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(v, dict):
+                raise ConfigError(f"{key}: expected a mapping of sub-keys, got {v!r}")
+            kwargs[k] = _build(tp, v, f"{key}.")
+        else:
+            kwargs[k] = _coerce(v, tp, key)
+    return cls(**kwargs)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for p in parts[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{dotted}: {p} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"{text}: an override must look like key.sub=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or "." not in key:
+        raise ConfigError(f"{text}: an override must look like section.key=value (for example train.steps=100)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of sections at the top level")
+    return data
+
+
+def make_config(tree: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Build a validated Config from a nested dict plus `key.sub=value` overrides."""
+    tree = _deep_copy(tree or {})
+    for o in overrides:
+        k, v = parse_override(o)
+        _set_dotted(tree, k, v)
+    try:
+        return _build(Config, tree, "")
+    except TypeError as e:  # a dataclass refused its arguments
+        raise ConfigError(str(e)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    return make_config(load_yaml(path) if path else {}, overrides)
+
+
+def _deep_copy(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+def dump_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

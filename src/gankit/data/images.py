@@ -1,0 +1,93 @@
+"""Decoding and normalising single images with Pillow: any mode in, uint8 L or RGB out."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile
+
+from ..errors import DataError
+
+# Truncated files must fail, never be padded with grey; the decompression-bomb guard stays on.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Integer or float pixel arrays (8, 16, 32 bit) to uint8."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    a = arr.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError("non-finite pixel values")
+    hi = a.max() if a.size else 0
+    if np.issubdtype(arr.dtype, np.floating) and hi <= 1.0:
+        a = a * 255.0
+    elif hi > 255:
+        a = a * (255.0 / 65535.0)
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def _composite_on_white(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def normalise_mode(img: Image.Image) -> Image.Image:
+    """Any Pillow mode to 'L' (greyscale sources) or 'RGB' (colour ones); alpha goes on white."""
+    mode = img.mode
+    if mode in ("L", "RGB"):
+        return img
+    if mode == "1":
+        return img.convert("L")
+    if mode in ("LA", "La"):
+        return _composite_on_white(img).convert("L")
+    if mode in ("RGBA", "RGBa", "PA") or (mode == "P" and "transparency" in img.info):
+        return _composite_on_white(img)
+    if mode in GREY_MODES:  # 16/32-bit integer and float greyscale
+        return Image.fromarray(_to_uint8(np.asarray(img)), mode="L")
+    return img.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV
+
+
+def resize_crop(img: Image.Image, size: int) -> Image.Image:
+    """Scale the short side to `size` (aspect kept), then centre-crop to size x size."""
+    w, h = img.size
+    if (w, h) == (size, size):
+        return img
+    s = size / min(w, h)
+    nw, nh = max(size, round(w * s)), max(size, round(h * s))
+    img = img.resize((nw, nh), Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BICUBIC)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+def decode_file(path: Path) -> Image.Image:
+    """Open and fully decode one image file; any failure is a DataError naming the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.seek(0)  # first frame of a GIF or animated WebP
+                im.load()  # Pillow opens lazily: decode now so truncation shows here
+                return normalise_mode(im).copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{path}: image too large (decompression-bomb guard); remove it or use data.on_bad_image=skip") from None
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad files
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{path}: cannot decode image ({reason}); remove it or use data.on_bad_image=skip") from None
+
+
+def to_array(img: Image.Image, channels: int) -> np.ndarray:
+    """L or RGB image to uint8 [C, H, W] with the requested channel count."""
+    if channels == 1 and img.mode != "L":
+        img = img.convert("L")
+    elif channels == 3 and img.mode != "RGB":
+        img = img.convert("RGB")
+    a = np.asarray(img, dtype=np.uint8)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)

@@ -1,0 +1,65 @@
+"""Adversarial losses (pure functions of D's logits) and regularisers (functions of D).
+
+Each loss has a D side (minimised by D) and a G side (minimised by G).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .registry import Registry
+
+LOSSES: Registry = Registry("loss", "loss.name")
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Loss:
+    d: Callable[[Tensor, Tensor], Tensor]
+    g: Callable[[Tensor], Tensor]
+
+
+# non-saturating: D maximises log sigmoid(r) + log(1 - sigmoid(f)); G maximises log sigmoid(f)
+LOSSES.register("ns")(Loss(
+    d=lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),  # -log(sig(r)) - log(1 - sig(f))
+    g=lambda f: F.softplus(-f).mean(),  # -log(sigmoid(D(G(z))))
+))
+# hinge (Lim & Ye 2017; SNGAN, BigGAN)
+LOSSES.register("hinge")(Loss(
+    d=lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(),  # max(0, 1-r) + max(0, 1+f)
+    g=lambda f: -f.mean(),
+))
+# Wasserstein (Arjovsky et al. 2017): D is a critic, pair with loss.gp
+LOSSES.register("wgan")(Loss(
+    d=lambda r, f: f.mean() - r.mean(),
+    g=lambda f: -f.mean(),
+))
+# least squares (Mao et al. 2017), targets real=1, fake=0
+LOSSES.register("lsgan")(Loss(
+    d=lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean(),
+    g=lambda f: 0.5 * ((f - 1) ** 2).mean(),
+))
+
+
+def _grad_of(d_out: Tensor, x: Tensor) -> Tensor:
+    (g,) = torch.autograd.grad(d_out.sum(), x, create_graph=True)
+    return g.flatten(1)  # [N, features]
+
+
+def gradient_penalty(D, real: Tensor, fake: Tensor, y: Tensor | None) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] on random interpolates."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, device=real.device, dtype=real.dtype)
+    x = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    g = _grad_of(D(x, y), x)
+    return ((g.norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(D, real: Tensor, y: Tensor | None) -> Tensor:
+    """R1 (Mescheder et al. 2018): 0.5 * E[||grad D(x_real)||^2]."""
+    x = real.detach().requires_grad_(True)
+    g = _grad_of(D(x, y), x)
+    return 0.5 * g.pow(2).sum(1).mean()

@@ -1,0 +1,75 @@
+"""Architecture registry: each family is one file, parameterised by resolution and channels."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..config import ModelConfig
+from ..errors import ConfigError
+from ..registry import Registry
+
+ARCHS: Registry = Registry("architecture", "model.arch")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What an architecture needs to know to build its networks."""
+
+    shape: tuple[int, ...]  # one example: (C, H, W) for images, (2,) for points
+    z_dim: int
+    width: int
+    depth: int
+    num_classes: int  # 0: unconditional
+    sn_d: bool
+    sn_g: bool
+    pac: int
+
+    @property
+    def resolution(self) -> int:
+        return self.shape[-1]
+
+    @property
+    def n_up(self) -> int:
+        return int(math.log2(self.resolution // 4))
+
+
+@dataclass(frozen=True)
+class Arch:
+    generator: type
+    discriminator: type
+    kind: str  # "image" | "points"
+    resolutions: tuple[int, ...] = ()
+
+
+def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = ()):
+    def deco(module_classes: tuple[type, type]):
+        g, d = module_classes
+        ARCHS.register(name)(Arch(g, d, kind, resolutions))
+        return module_classes
+
+    return deco
+
+
+def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str) -> Spec:
+    arch = ARCHS.get(cfg.arch)
+    if arch.kind != data_kind:
+        need = "2D point data (ring8, grid25)" if arch.kind == "points" else "image data"
+        raise ConfigError(f"model.arch: {cfg.arch} needs {need}, but data.source gives {data_kind}s")
+    if arch.resolutions and (shape[-1] != shape[-2] or shape[-1] not in arch.resolutions):
+        raise ConfigError(
+            f"data.resolution: {cfg.arch} supports {', '.join(map(str, arch.resolutions))}; the data is "
+            f"{shape[-2]}x{shape[-1]}: set data.resolution to one of them"
+        )
+    if cfg.conditional and num_classes < 2:
+        raise ConfigError("model.conditional: the data has no class labels")
+    return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac)
+
+
+def build_models(spec: Spec, arch_name: str) -> tuple[nn.Module, nn.Module]:
+    arch = ARCHS.get(arch_name)
+    return arch.generator(spec), arch.discriminator(spec)
+
+
+from . import dcgan, mlp, resnet  # noqa: E402,F401  (fill the registry)

@@ -1,0 +1,65 @@
+"""DCGAN (Radford et al. 2016) at 16, 32 or 64 pixels; SN-DCGAN discriminator when sn_d.
+
+G: z -> 4x4 -> transposed-conv blocks doubling the size -> tanh image.
+D: strided convs halving the size down to 4x4 -> linear (+ projection when conditional).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import Spec, register_arch
+from .layers import CondBatchNorm2d, Projection, sn
+
+
+def _init(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, spec: Spec):
+        super().__init__()
+        self.z_dim, self.num_classes = spec.z_dim, spec.num_classes
+        n = spec.n_up  # 2, 3 or 4 doublings from 4x4
+        chans = [spec.width * 2 ** (n - 1 - i) for i in range(n)]  # channels at 4x4, 8x8, ...
+        self.fc = sn(nn.Linear(spec.z_dim, chans[0] * 16), spec.sn_g)
+        self.bn0 = CondBatchNorm2d(chans[0], spec.num_classes)
+        self.ups = nn.ModuleList(
+            sn(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=False), spec.sn_g) for i in range(n - 1)
+        )
+        self.bns = nn.ModuleList(CondBatchNorm2d(chans[i + 1], spec.num_classes) for i in range(n - 1))
+        self.out = sn(nn.ConvTranspose2d(chans[-1], spec.shape[0], 4, 2, 1), spec.sn_g)
+        self.apply(_init)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.fc(z).view(z.shape[0], -1, 4, 4)  # [N, C0, 4, 4]
+        h = torch.relu(self.bn0(h, y))
+        for up, bn in zip(self.ups, self.bns):
+            h = torch.relu(bn(up(h), y))
+        return torch.tanh(self.out(h))  # [N, C, R, R]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, spec: Spec, out_dim: int = 1):
+        super().__init__()
+        n = spec.n_up
+        chans = [spec.width * 2**i for i in range(n)]  # at R/2, R/4, ..., 4x4
+        layers: list[nn.Module] = [sn(nn.Conv2d(spec.shape[0] * spec.pac, chans[0], 4, 2, 1), spec.sn_d), nn.LeakyReLU(0.2)]
+        for i in range(n - 1):
+            layers.append(sn(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=spec.sn_d), spec.sn_d))
+            if not spec.sn_d:  # the original DCGAN normalises D with BN; SN replaces it
+                layers.append(nn.BatchNorm2d(chans[i + 1]))
+            layers.append(nn.LeakyReLU(0.2))
+        self.body = nn.Sequential(*layers)
+        self.head = Projection(chans[-1] * 16, spec.num_classes, out_dim, spec.sn_d)
+        self.apply(_init)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)  # [N, C, 4, 4]
+        return self.head(h.flatten(1), y)  # [N]
+
+
+register_arch("dcgan", "image", (16, 32, 64))((Generator, Discriminator))

@@ -1,0 +1,96 @@
+"""SNGAN-style residual networks (Miyato et al. 2018) at 32 or 64 pixels.
+
+G: z -> 4x4 -> up-blocks (BN, ReLU, nearest x2, 3x3 conv, twice, plus a 1x1 shortcut) -> tanh.
+D: an optimised first block, down-blocks to 8x8 (or 4x4 at 64), one plain block, ReLU,
+global sum pooling, linear (+ projection when conditional).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import Spec, register_arch
+from .layers import CondBatchNorm2d, Projection, sn
+
+
+def _init(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class GBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, num_classes: int, use_sn: bool):
+        super().__init__()
+        self.bn1 = CondBatchNorm2d(cin, num_classes)
+        self.conv1 = sn(nn.Conv2d(cin, cout, 3, 1, 1), use_sn)
+        self.bn2 = CondBatchNorm2d(cout, num_classes)
+        self.conv2 = sn(nn.Conv2d(cout, cout, 3, 1, 1), use_sn)
+        self.skip = sn(nn.Conv2d(cin, cout, 1), use_sn)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        h = F.interpolate(torch.relu(self.bn1(x, y)), scale_factor=2)
+        h = self.conv2(torch.relu(self.bn2(self.conv1(h), y)))
+        return h + self.skip(F.interpolate(x, scale_factor=2))
+
+
+class DBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, down: bool, first: bool, use_sn: bool):
+        super().__init__()
+        self.conv1 = sn(nn.Conv2d(cin, cout, 3, 1, 1), use_sn)
+        self.conv2 = sn(nn.Conv2d(cout, cout, 3, 1, 1), use_sn)
+        self.skip = sn(nn.Conv2d(cin, cout, 1), use_sn) if (cin != cout or down) else None
+        self.down, self.first = down, first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if self.first else torch.relu(x)
+        h = self.conv2(torch.relu(self.conv1(h)))
+        if self.down:
+            h = F.avg_pool2d(h, 2)
+        s = x
+        if self.first:  # optimised block: pool, then project
+            s = self.skip(F.avg_pool2d(s, 2) if self.down else s)
+        elif self.skip is not None:
+            s = self.skip(s)
+            s = F.avg_pool2d(s, 2) if self.down else s
+        return h + s
+
+
+class Generator(nn.Module):
+    def __init__(self, spec: Spec):
+        super().__init__()
+        self.z_dim, self.num_classes = spec.z_dim, spec.num_classes
+        ch = spec.width * 4
+        self.fc = sn(nn.Linear(spec.z_dim, ch * 16), spec.sn_g)
+        self.blocks = nn.ModuleList(GBlock(ch, ch, spec.num_classes, spec.sn_g) for _ in range(spec.n_up))
+        self.bn = nn.BatchNorm2d(ch)
+        self.out = sn(nn.Conv2d(ch, spec.shape[0], 3, 1, 1), spec.sn_g)
+        self.apply(_init)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.fc(z).view(z.shape[0], -1, 4, 4)  # [N, ch, 4, 4]
+        for b in self.blocks:
+            h = b(h, y)
+        return torch.tanh(self.out(torch.relu(self.bn(h))))  # [N, C, R, R]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, spec: Spec, out_dim: int = 1):
+        super().__init__()
+        ch = spec.width * 2
+        n_down = spec.n_up - 1  # down to 8x8
+        blocks = [DBlock(spec.shape[0] * spec.pac, ch, True, True, spec.sn_d)]
+        blocks += [DBlock(ch, ch, True, False, spec.sn_d) for _ in range(n_down - 1)]
+        blocks += [DBlock(ch, ch, False, False, spec.sn_d)]
+        self.blocks = nn.Sequential(*blocks)
+        self.head = Projection(ch, spec.num_classes, out_dim, spec.sn_d)
+        self.apply(_init)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = torch.relu(self.blocks(x)).sum(dim=(2, 3))  # [N, ch]
+        return self.head(h, y)  # [N]
+
+
+register_arch("resnet", "image", (32, 64))((Generator, Discriminator))

@@ -1,0 +1,234 @@
+"""A run's pieces: networks, optimisers, data order, and their state in a checkpoint.
+
+The loop in train.py uses these; `gankit sample`, `eval` and `compare` use
+`load_generator` to get G_ema back from any checkpoint.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import __version__
+from .augment import Augmenter
+from .checkpoint import load_checkpoint, resolve_checkpoint
+from .config import Config, make_config
+from .data import Dataset
+from .errors import CheckpointError, GankitError
+from .models import Spec, build_models, make_spec
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GankitError("train.device: cuda was asked for, but torch sees no CUDA device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+class DataOrder:
+    """Shuffled epochs from a seeded permutation per epoch; its state is two integers."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed = n, seed
+        self.epoch, self.pos = 0, 0
+        self._perm = self._make(0)
+
+    def _make(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def next(self, b: int) -> torch.Tensor:
+        out = []
+        while b > 0:
+            take = min(b, self.n - self.pos)
+            out.append(self._perm[self.pos:self.pos + take])
+            self.pos += take
+            b -= take
+            if self.pos == self.n:
+                self.epoch, self.pos = self.epoch + 1, 0
+                self._perm = self._make(self.epoch)
+        return torch.cat(out)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, s: dict[str, int]) -> None:
+        self.epoch, self.pos = int(s["epoch"]), int(s["pos"])
+        self._perm = self._make(self.epoch)
+
+
+def ema_update(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
+    """G_ema <- beta * G_ema + (1 - beta) * G for weights; buffers are copied."""
+    with torch.no_grad():
+        pe, pg = list(G_ema.parameters()), list(G.parameters())
+        if beta == 0.0:
+            torch._foreach_copy_(pe, pg)
+        else:
+            torch._foreach_lerp_(pe, pg, 1.0 - beta)
+        for be, bg in zip(G_ema.buffers(), G.buffers()):
+            be.copy_(bg)
+
+
+def data_meta(ds: Dataset) -> dict[str, Any]:
+    return {
+        "name": ds.name, "kind": ds.kind, "shape": list(ds.shape), "num_classes": ds.num_classes,
+        "size": len(ds), "fingerprint": ds.fingerprint(), "skipped": ds.skipped,
+    }
+
+
+@dataclass
+class Parts:
+    """Everything a training run holds between steps."""
+
+    cfg: Config
+    spec: Spec
+    device: torch.device
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    order: DataOrder
+    latent_gen: torch.Generator
+    augment: Augmenter
+    step: int = 0
+    images: int = 0
+    wall: float = 0.0  # training seconds before this process started
+    counters: dict[str, int] = field(default_factory=lambda: {"nonfinite": 0, "rollbacks": 0})
+    extra: dict[str, Any] = field(default_factory=dict)  # adaptive values of other components
+
+
+def build_parts(cfg: Config, ds: Dataset) -> Parts:
+    device = pick_device(cfg.train.device)
+    spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind)
+    torch.manual_seed(cfg.train.seed)
+    if cfg.model.family == "vae":
+        from .vae import build_vae
+
+        G, D = build_vae(spec, cfg.model.arch, cfg.vae)
+    else:
+        G, D = build_models(spec, cfg.model.arch)
+    G, D = G.to(device), D.to(device)
+    if cfg.train.channels_last and ds.kind == "image":
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    fused = device.type == "cuda"
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas_g, fused=fused)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas_d, fused=fused)
+    return Parts(
+        cfg, spec, device, G, D, G_ema, opt_g, opt_d,
+        DataOrder(len(ds), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
+        Augmenter(cfg.augment, cfg.train.batch_size, cfg.train.seed),
+    )
+
+
+def state_of(p: Parts, meta: dict[str, Any]) -> dict[str, Any]:
+    """The full training state as tensors and plain values (safe for weights_only loading)."""
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "latent": p.latent_gen.get_state()}
+    if torch.cuda.is_available() and p.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(p.device)
+    return {
+        "format": 1, "version": __version__, "config": p.cfg.to_dict(), "data": meta,
+        "step": p.step, "images": p.images, "wall": p.wall, "counters": dict(p.counters),
+        "G": p.G.state_dict(), "D": p.D.state_dict(), "G_ema": p.G_ema.state_dict(),
+        "opt_g": p.opt_g.state_dict(), "opt_d": p.opt_d.state_dict(),
+        "rng": rng, "order": p.order.state_dict(), "augment": p.augment.state_dict(), "extra": dict(p.extra),
+    }
+
+
+def restore(p: Parts, state: dict[str, Any], path: Path) -> None:
+    try:
+        p.G.load_state_dict(state["G"])
+        p.D.load_state_dict(state["D"])
+        p.G_ema.load_state_dict(state["G_ema"])
+        p.opt_g.load_state_dict(state["opt_g"])
+        p.opt_d.load_state_dict(state["opt_d"])
+        torch.set_rng_state(state["rng"]["torch"])
+        p.latent_gen.set_state(state["rng"]["latent"])
+        if "cuda" in state["rng"] and p.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], p.device)
+        p.order.load_state_dict(state["order"])
+        p.augment.load_state_dict(state["augment"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: does not match this run's networks ({str(e).splitlines()[0][:200]})") from None
+    p.step, p.images, p.wall = int(state["step"]), int(state["images"]), float(state["wall"])
+    p.counters = dict(state.get("counters", p.counters))
+    p.extra = dict(state.get("extra", {}))
+
+
+@dataclass
+class LoadedGenerator:
+    G: nn.Module
+    cfg: Config
+    spec: Spec
+    data: dict[str, Any]
+    step: int
+    path: Path
+    state: dict[str, Any]
+
+
+def load_generator(target: str | Path, device: str = "cpu") -> LoadedGenerator:
+    """G_ema (eval mode) from a run folder's newest valid checkpoint or a checkpoint file."""
+    path = resolve_checkpoint(target)
+    state = load_checkpoint(path)
+    try:
+        cfg = make_config(state["config"])
+        meta = state["data"]
+        spec = make_spec(cfg.model, tuple(meta["shape"]), meta["num_classes"], meta["kind"])
+    except (KeyError, TypeError, GankitError) as e:
+        raise CheckpointError(f"{path}: its stored config or data description is unusable ({e})") from None
+    torch.manual_seed(0)
+    if cfg.model.family == "vae":
+        from .vae import build_vae
+
+        G, _ = build_vae(spec, cfg.model.arch, cfg.vae)
+    else:
+        G, _ = build_models(spec, cfg.model.arch)
+    try:
+        G.load_state_dict(state["G_ema"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: G_ema does not fit the stored architecture ({str(e).splitlines()[0][:200]})") from None
+    G = G.to(pick_device(device)).eval().requires_grad_(False)
+    return LoadedGenerator(G, cfg, spec, meta, int(state["step"]), path, state)
+
+
+def check_writable(out: Path, need_bytes: int) -> None:
+    """Fail before training when the run folder cannot be written or the disk is too full."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".gankit-write-test.", dir=out)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise GankitError(f"{out}: cannot write the run folder ({e.strerror or e})") from None
+    free = shutil.disk_usage(out).free
+    if free < need_bytes:
+        raise GankitError(f"{out}: only {free / 2**20:.0f} MiB free, a run needs about {need_bytes / 2**20:.0f} MiB for checkpoints")
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def truncate_jsonl(path: Path, step: int) -> None:
+    """Drop lines logged after `step` (they belong to work that a resume will redo)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue
+    path.write_text("".join(k + "\n" for k in keep))

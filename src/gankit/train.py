@@ -1,0 +1,297 @@
+"""The training loop: one function, readable top to bottom."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, save_checkpoint
+from .config import Config, dump_yaml
+from .data import Dataset, load_dataset
+from .errors import GankitError
+from .losses import LOSSES, gradient_penalty, r1_penalty
+from .run import Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, restore, state_of, truncate_jsonl
+from .sampling import generate, latents, recalibrate_bn
+from .viz import save_grid, save_scatter
+
+
+class Interrupted(GankitError):
+    """SIGTERM or Ctrl-C: the run saved a checkpoint and stopped."""
+
+
+def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
+    """PacGAN: [B, C, ...] -> [B / pac, pac * C, ...], so D judges pac samples jointly."""
+    return x if pac == 1 else x.reshape(x.shape[0] // pac, pac * x.shape[1], *x.shape[2:])
+
+
+def grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def lr_factor(kind: str, step: int, total: int) -> float:
+    t = min(step / total, 1.0)
+    if kind == "linear":
+        return 1.0 - t
+    if kind == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * t))
+    return 1.0
+
+
+def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
+    """A fixed-seed grid from G_ema (2D data: a scatter over the real points)."""
+    recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
+    path = folder / f"step_{p.step:06d}.png"
+    if ds.kind == "points":
+        x, _ = generate(p.G_ema, 2500, p.spec.z_dim, p.spec.num_classes, p.device, seed=fixed_seed)
+        real = ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:2500]]
+        save_scatter(real.numpy(), x.numpy(), path)
+    else:
+        ncls = p.spec.num_classes
+        n = 100 if ncls == 10 else 64
+        x, _ = generate(p.G_ema, n, p.spec.z_dim, ncls, p.device, seed=fixed_seed)
+        save_grid(x, path, nrow=10 if ncls == 10 else None)
+    return path
+
+
+def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None = None, quiet: bool = False) -> Parts:
+    """Train according to `cfg` into run folder `out`; returns the final state."""
+    t = cfg.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    ds = ds if ds is not None else load_dataset(cfg.data)
+    if len(ds) < t.batch_size and ds.kind == "image":
+        raise GankitError(f"train.batch_size: {t.batch_size} is larger than the dataset ({len(ds)} examples)")
+    p = build_parts(cfg, ds)
+    meta = data_meta(ds)
+    loss = LOSSES.get(cfg.loss.name)
+    is_vae = cfg.model.family == "vae"
+    ckpt_dir, sample_dir = out / "checkpoints", out / "samples"
+    metrics_path = out / "metrics.jsonl"
+
+    # Refuse to clobber a run; find the checkpoint to resume from
+    start_state = None
+    if resume == "auto":
+        found = latest_valid(ckpt_dir)
+        if found is not None:
+            start_state = found
+    elif resume:
+        start_state = (Path(resume), load_checkpoint(Path(resume)))
+    elif list_checkpoints(ckpt_dir):
+        raise GankitError(f"{out}: already holds a run; continue it with --resume auto, or choose another --out")
+    param_bytes = sum(x.numel() * 4 for m in (p.G, p.D) for x in m.parameters())
+    check_writable(out, need_bytes=param_bytes * 5 * (t.keep_checkpoints + 1) + (16 << 20))
+    if start_state is not None:
+        restore(p, start_state[1], start_state[0])
+        truncate_jsonl(metrics_path, p.step)
+        log(quiet, f"resumed from {start_state[0]} at step {p.step}")
+    (out / "config.yaml").write_text(dump_yaml(cfg))
+    sample_dir.mkdir(parents=True, exist_ok=True)
+
+    dev = p.device
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if t.precision == "bf16" else nullcontext
+    G_train = torch.compile(p.G) if t.compile else p.G
+    D_train = torch.compile(p.D) if t.compile else p.D
+    pac, B = cfg.model.pac, t.batch_size
+    conditional = p.spec.num_classes > 0
+    ema_beta = 0.5 ** (B / t.ema_halflife) if t.ema_halflife > 0 else 0.0
+    g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
+    fixed_seed = t.seed + 100
+
+    def D_of(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return D_train(pack(p.augment(x), pac), y)
+
+    def save() -> Path:
+        recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, dev)
+        return save_checkpoint(state_of(p, meta), ckpt_dir, p.step, t.keep_checkpoints)
+
+    # SIGTERM / Ctrl-C only set a flag; the loop saves at the next step boundary
+    stop = {"sig": None}
+
+    def on_signal(signum, _frame):
+        stop["sig"] = signum
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    evaluator = None
+    if cfg.eval.every:
+        from .metrics.during import TrainingEvaluator
+
+        evaluator = TrainingEvaluator(cfg, ds)
+
+    bar = tqdm(total=t.steps, initial=p.step, disable=quiet or not sys.stdout.isatty(), dynamic_ncols=True)
+    acc: dict[str, torch.Tensor] = {}
+    acc_n, nonfinite_run = 0, 0
+    t_start, t_interval, img_interval = time.perf_counter(), time.perf_counter(), p.images
+    wall0 = p.wall
+    try:
+        while p.step < t.steps:
+            f = lr_factor(t.lr_decay, p.step, t.steps)
+            for g in p.opt_g.param_groups:
+                g["lr"] = p.cfg.train.lr_g * f  # p.cfg: a rollback may have lowered it
+            for g in p.opt_d.param_groups:
+                g["lr"] = p.cfg.train.lr_d * f
+            stats: dict[str, torch.Tensor] = {}
+            finite = True
+
+            if is_vae:
+                # VAE step: one ELBO step on a real batch, through the same optimiser pair
+                idx = p.order.next(B)
+                real = ds.to_float(idx).to(dev, non_blocking=True)
+                with autocast():
+                    terms = p.G.elbo_terms(p.D, real, p.step)
+                p.opt_g.zero_grad(set_to_none=True)
+                p.opt_d.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                gn = grad_norm(g_params + d_params)
+                finite = bool(torch.isfinite(gn)) and bool(torch.isfinite(terms["loss"]))
+                if finite:
+                    p.opt_g.step()
+                    p.opt_d.step()
+                p.images += B
+                stats = {k: v.detach().float() for k, v in terms.items()}
+                stats["grad_norm"] = gn
+            else:
+                # D step(s): real vs generated, plus regularisers
+                for _ in range(t.d_steps):
+                    idx = p.order.next(B)
+                    real = ds.to_float(idx).to(dev, non_blocking=True)
+                    y = ds.labels[idx].to(dev) if conditional else None
+                    if t.channels_last and real.dim() == 4:
+                        real = real.contiguous(memory_format=torch.channels_last)
+                    z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
+                    with torch.no_grad(), autocast():
+                        fake = G_train(z, y)
+                    with autocast():
+                        real_logits = D_of(real, y).float()
+                        fake_logits = D_of(fake, y).float()
+                        loss_d = loss.d(real_logits, fake_logits)
+                    if cfg.loss.gp > 0:
+                        loss_d = loss_d + cfg.loss.gp * gradient_penalty(lambda x, yy: D_train(pack(x, pac), yy), p.augment(real), p.augment(fake.float()), y)
+                    if cfg.loss.r1 > 0:
+                        loss_d = loss_d + cfg.loss.r1 * r1_penalty(lambda x, yy: D_train(pack(x, pac), yy), p.augment(real), y)
+                    p.opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    gn_d = grad_norm(d_params)
+                    if not (torch.isfinite(loss_d) and torch.isfinite(gn_d)):
+                        finite = False
+                        break
+                    p.opt_d.step()
+                    p.augment.observe(real_logits)
+                    p.images += B
+
+                # G step: D frozen so its weight gradients are not computed
+                if finite:
+                    p.D.requires_grad_(False)
+                    y_g = y  # the real batch's labels: generated classes follow the data's
+                    z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
+                    with autocast():
+                        fake = G_train(z, y_g)
+                        fake_logits_g = D_of(fake, y_g).float()
+                        loss_g = loss.g(fake_logits_g)
+                    p.opt_g.zero_grad(set_to_none=True)
+                    loss_g.backward()
+                    p.D.requires_grad_(True)
+                    gn_g = grad_norm(g_params)
+                    finite = bool(torch.isfinite(loss_g)) and bool(torch.isfinite(gn_g))
+                    if finite:
+                        p.opt_g.step()
+                        stats = {
+                            "loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                            "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
+                            "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
+                            "grad_norm_d": gn_d, "grad_norm_g": gn_g,
+                        }
+
+            # Non-finite values: skip the step; after several in a row, roll back or stop
+            if not finite:
+                p.counters["nonfinite"] += 1
+                nonfinite_run += 1
+                p.opt_g.zero_grad(set_to_none=True)
+                p.opt_d.zero_grad(set_to_none=True)
+                if nonfinite_run >= t.max_nonfinite:
+                    nonfinite_run = 0
+                    _rollback_or_stop(p, ckpt_dir, metrics_path, quiet, reason=f"{t.max_nonfinite} non-finite steps in a row")
+                continue
+            nonfinite_run = 0
+
+            # update G_ema
+            p.step += 1
+            ema_update(p.G_ema, p.G, ema_beta if p.step > t.ema_start else 0.0)
+            for k, v in stats.items():
+                acc[k] = acc[k] + v if k in acc else v.clone()
+            acc_n += 1
+            bar.update(1)
+
+            # once per interval: metrics line, grid, evaluation, checkpoint
+            if p.step % t.log_every == 0 or p.step == t.steps:
+                now = time.perf_counter()
+                p.wall = wall0 + (now - t_start)
+                rec = {"step": p.step, "images": p.images}
+                rec.update({k: round(float(v) / acc_n, 6) for k, v in acc.items()})
+                rec.update({
+                    "seconds": round(p.wall, 3),
+                    "images_per_s": round((p.images - img_interval) / max(now - t_interval, 1e-9), 2),
+                    "lr_g": p.opt_g.param_groups[0]["lr"], "nonfinite": p.counters["nonfinite"],
+                })
+                if p.augment.active:
+                    rec.update({"augment_p": round(p.augment.p, 5), "r_t": round(p.augment.rt, 5)})
+                append_jsonl(metrics_path, rec)
+                bar.set_postfix({k: f"{rec[k]:.3g}" for k in ("loss_d", "loss_g", "loss") if k in rec} | {"img/s": f"{rec['images_per_s']:.0f}"})
+                acc, acc_n = {}, 0
+                t_interval, img_interval = now, p.images
+            if p.step % t.sample_every == 0 or p.step == t.steps:
+                save_samples(p, ds, sample_dir, fixed_seed)
+            if evaluator is not None and (p.step % cfg.eval.every == 0 or p.step == t.steps):
+                rec = {"step": p.step, "images": p.images} | evaluator(p)
+                append_jsonl(metrics_path, rec)
+            if p.step % t.checkpoint_every == 0 or p.step == t.steps:
+                p.wall = wall0 + (time.perf_counter() - t_start)
+                save()
+            if stop["sig"] is not None:
+                p.wall = wall0 + (time.perf_counter() - t_start)
+                path = save()
+                name = "SIGTERM" if stop["sig"] == signal.SIGTERM else "Ctrl-C"
+                raise Interrupted(f"{name}: saved step {p.step} to {path}; continue with --resume auto --out {out}")
+    finally:
+        bar.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    log(quiet, f"done: {p.step} steps in {p.wall:.0f} s; run folder {out}")
+    return p
+
+
+def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, quiet: bool, reason: str) -> None:
+    """Restore the last good checkpoint with halved learning rates, or stop."""
+    t = p.cfg.train
+    if t.on_failure != "rollback" or p.counters["rollbacks"] >= t.max_rollbacks:
+        raise GankitError(f"training stopped at step {p.step}: {reason}; lower train.lr_g / train.lr_d or set train.on_failure=rollback")
+    found = latest_valid(ckpt_dir)
+    if found is None:
+        raise GankitError(f"training stopped at step {p.step}: {reason}, and no checkpoint to roll back to")
+    rollbacks, nonfinite = p.counters["rollbacks"] + 1, p.counters["nonfinite"]
+    restore(p, found[1], found[0])
+    p.counters.update(rollbacks=rollbacks, nonfinite=nonfinite)
+    p.cfg = _scaled_lr(p.cfg, 0.5)
+    scale = 0.5**rollbacks
+    truncate_jsonl(metrics_path, p.step)
+    append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "lr_scale": scale})
+    log(quiet, f"rolled back to {found[0]} (step {p.step}) after {reason}; learning rates x{scale}")
+
+
+def _scaled_lr(cfg: Config, scale: float) -> Config:
+    base = cfg.train
+    return dataclasses.replace(cfg, train=dataclasses.replace(base, lr_g=base.lr_g * scale, lr_d=base.lr_d * scale))
+
+
+def log(quiet: bool, msg: str) -> None:
+    if not quiet:
+        tqdm.write(msg, file=sys.stderr)
