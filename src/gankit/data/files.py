@@ -165,7 +165,7 @@ def read_idx(path: Path) -> Raw:
     lab_path = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
     if lab_path != path and lab_path.exists():
         labels = _check_labels(_parse_idx(lab_path, 1), len(images), lab_path)
-    return np.ascontiguousarray(images[:, None]), labels, 0
+    return images[:, None].copy(), labels, 0
 
 
 def read_csv(path: Path) -> Raw:

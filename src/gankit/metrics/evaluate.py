@@ -1,0 +1,179 @@
+"""`gankit eval`: every metric with a record of how it was made."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..config import DataConfig
+from ..data import Dataset, load_dataset
+from ..errors import GankitError
+from ..run import LoadedGenerator, load_generator
+from ..sampling import generate, recalibrate_bn
+from . import core
+from .classifier import cache_dir, classify, get_classifier
+from .features import FEATURE_NETS
+
+ALL = ("fid", "kid", "pr", "dc", "is", "classes", "modes")
+CONFIDENT = 0.9  # a digit is "confidently recognisable" when the classifier gives it >= 0.9
+
+
+def real_data_for(lg_data_cfg: DataConfig, source: str | None) -> Dataset:
+    """The real data at the run's resolution and channels (the same resizing as training)."""
+    cfg = lg_data_cfg if source is None else dataclasses.replace(lg_data_cfg, source=source, limit=None)
+    return load_dataset(cfg)
+
+
+def _subset(n_total: int, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_total, generator=g)[: min(n, n_total)].sort().values
+
+
+def _cached_real_features(net, ds: Dataset, idx: torch.Tensor, seed: int) -> np.ndarray:
+    """Real features, cached per dataset content, feature network, sample count and seed."""
+    path = cache_dir() / f"real-{ds.fingerprint()}-{net.name}-{net.weights_sha256[:12]}-{len(idx)}-{seed}.npy"
+    if path.is_file():
+        try:
+            f = np.load(path, allow_pickle=False)
+            if f.shape == (len(idx), net.dim):
+                return f
+        except (OSError, ValueError):
+            pass
+    f = net.run(ds.to_float(idx))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, f)
+    tmp.replace(path)
+    return f
+
+
+def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], features: str | None, seed: int,
+                     inception: str | None = None, n_real: int | None = None) -> dict[str, Any]:
+    """Metrics of generated samples `fake` ([-1, 1] images or 2D points) against `ds`."""
+    bad = [m for m in metrics if m not in ALL]
+    if bad:
+        raise GankitError(f"--metrics: unknown {bad}; choose from {', '.join(ALL)}")
+    t0 = time.perf_counter()
+    res: dict[str, Any] = {}
+    if ds.kind == "points":
+        if ds.centres is None:
+            raise GankitError(f"{ds.name}: 2D metrics need a built-in mixture (ring8, grid25)")
+        res.update(core.mode_stats(fake.numpy(), ds.centres.numpy(), ds.std))
+        feat_name = "none"
+        prov_net = None
+    else:
+        if tuple(fake.shape[1:]) != ds.shape:
+            raise GankitError(f"the real data {ds.name} is {ds.shape}, the generator makes {tuple(fake.shape[1:])}: they cannot be compared")
+        feat_name = features or "inception"
+        idx = _subset(len(ds), n_real or len(fake), seed)
+        need_feats = any(m in metrics for m in ("fid", "kid", "pr", "dc"))
+        prov_net = None
+        if need_feats:
+            net = FEATURE_NETS.get(feat_name)(ds, inception)
+            prov_net = {"name": net.name, "weights_sha256": net.weights_sha256, "dim": net.dim}
+            real_f = _cached_real_features(net, ds, idx, seed)
+            fake_f = net.run(fake)
+            if "fid" in metrics:
+                res["fid"] = core.fid(real_f, fake_f)
+            if "kid" in metrics:
+                res["kid"], res["kid_std"] = core.kid(real_f, fake_f, subset_size=min(1000, len(real_f), len(fake_f)), seed=seed)
+            if "pr" in metrics:
+                res["precision"], res["recall"] = core.precision_recall(real_f, fake_f, 3)
+            if "dc" in metrics:
+                res["density"], res["coverage"] = core.density_coverage(real_f, fake_f, 5)
+        labelled = ds.labels is not None and ds.num_classes >= 2
+        if labelled and ds.name != "stacked_mnist" and ("is" in metrics or "classes" in metrics):
+            model, acc, _ = get_classifier(ds)
+            _, probs = classify(model, fake)
+            p = probs.double().numpy()
+            if "is" in metrics:
+                res["is_classifier"], res["is_classifier_std"] = core.inception_score(p)
+            if "classes" in metrics:
+                pred = p.argmax(1)
+                res.update(core.class_coverage(pred, ds.labels.numpy(), ds.num_classes))
+                res["confident_frac"] = float((p.max(1) >= CONFIDENT).mean())
+                res["class_hist"] = np.bincount(pred, minlength=ds.num_classes).tolist()
+                res["classifier_val_acc"] = acc
+        if "modes" in metrics and ds.name == "stacked_mnist":
+            res.update(stacked_mnist_modes(fake, ds))
+    res["provenance"] = {
+        "features": prov_net or feat_name, "n_fake": len(fake), "n_real": min(n_real or len(fake), len(ds)),
+        "real": ds.name, "real_fingerprint": ds.fingerprint(), "real_split": f"seeded random subset (seed {seed}) of all {len(ds)}",
+        "resolution": list(ds.shape), "resize": "real data resized once at load time exactly as for training (Pillow, aspect kept, centre crop)"
+        + ("; both sides then to 299x299 bilinear from uint8 for Inception" if feat_name == "inception" else ""),
+        "seed": seed, "gankit": __version__, "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return res
+
+
+def stacked_mnist_modes(fake: torch.Tensor, ds: Dataset) -> dict[str, Any]:
+    """Classify each channel with the mnist5k digit classifier (at the same resolution)."""
+    res = ds.shape[-1]
+    digits = load_dataset(DataConfig(source="mnist5k", resolution=None if res == 28 else res))
+    model, acc, _ = get_classifier(digits)
+    preds = []
+    for c in range(3):
+        _, p = classify(model, fake[:, c:c + 1])
+        preds.append(p.argmax(1).numpy())
+    out = core.stacked_modes(np.stack(preds, 1))
+    return {"stacked_modes": out["modes"], "stacked_kl": out["kl"], "digit_classifier_val_acc": acc}
+
+
+def generate_for_eval(lg: LoadedGenerator, n: int, seed: int) -> torch.Tensor:
+    recalibrate_bn(lg.G, lg.spec.z_dim, lg.spec.num_classes, next(lg.G.parameters()).device)
+    x, _ = generate(lg.G, n, lg.spec.z_dim, lg.spec.num_classes, next(lg.G.parameters()).device, seed=seed)
+    return x
+
+
+def run_folder_of(ckpt: Path) -> Path:
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def evaluate_run(target: str | Path, metrics: list[str], n: int, real: str | None = None, features: str | None = None,
+                 seed: int = 0, inception: str | None = None, device: str = "cpu") -> dict[str, Any]:
+    lg = load_generator(target, device)
+    ds = real_data_for(lg.cfg.data, real)
+    if ds.kind == "points":
+        metrics = [m for m in metrics if m == "modes"] or ["modes"]
+    x = generate_for_eval(lg, n, seed)
+    res = evaluate_samples(x, ds, metrics, features, seed, inception)
+    res["provenance"].update({"checkpoint": str(lg.path), "step": lg.step})
+    return res
+
+
+def eval_command(a: argparse.Namespace) -> None:
+    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
+    if a.n < 10:
+        raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
+    res = evaluate_run(a.run, metrics, a.n, a.real, a.features, a.seed, a.inception, a.device)
+    out = run_folder_of(Path(res["provenance"]["checkpoint"])) / "eval.json"
+    history = []
+    if out.is_file():
+        try:
+            history = json.loads(out.read_text()).get("evaluations", [])
+        except (json.JSONDecodeError, AttributeError):
+            history = []
+    history.append(res)
+    out.write_text(json.dumps({"evaluations": history}, indent=1))
+    print(format_table(res))
+    print(f"wrote {out}")
+
+
+def format_table(res: dict[str, Any]) -> str:
+    rows = [(k, v) for k, v in res.items() if k not in ("provenance", "class_hist")]
+    w = max((len(k) for k, _ in rows), default=6)
+    lines = [f"{'metric':<{w}}  value"]
+    for k, v in rows:
+        lines.append(f"{k:<{w}}  {v:.4f}" if isinstance(v, float) else f"{k:<{w}}  {v}")
+    pv = res["provenance"]
+    feats = pv["features"]["name"] if isinstance(pv["features"], dict) else pv["features"]
+    lines.append(f"({pv['n_fake']} generated vs {pv['n_real']} real from {pv['real']}; features {feats}; seed {pv['seed']})")
+    return "\n".join(lines)
+

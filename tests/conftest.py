@@ -1,0 +1,33 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """Each test gets its own gankit cache and a fixed thread count."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    torch.set_num_threads(2)
+
+
+def tiny_overrides(**extra) -> list[str]:
+    """A seconds-long image run: digits at 16x16, narrow networks."""
+    base = {
+        "data.source": "digits", "data.resolution": 16, "model.arch": "dcgan", "model.width": 8, "model.z_dim": 8,
+        "train.steps": 6, "train.batch_size": 16, "train.log_every": 2, "train.sample_every": 3,
+        "train.checkpoint_every": 3, "train.ema_halflife": 100, "train.threads": 2,
+    }
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+def shared_data(name: str) -> Path:
+    p = SHARED / name
+    if not p.exists():
+        pytest.skip(f"{p} is missing (../shared/data is only on developer and CI machines)")
+    return p

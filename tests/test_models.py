@@ -1,0 +1,95 @@
+import pytest
+import torch
+
+from gankit.config import ModelConfig
+from gankit.losses import LOSSES, gradient_penalty, r1_penalty
+from gankit.models import ARCHS, build_models, make_spec
+from gankit.errors import ConfigError
+
+CASES = [("mlp", (2,))] + [("dcgan", (c, r, r)) for r in (16, 32, 64) for c in (1, 3)] + [("resnet", (c, r, r)) for r in (32, 64) for c in (1, 3)]
+
+
+@pytest.mark.parametrize("arch,shape", CASES, ids=[f"{a}-{'x'.join(map(str, s))}" for a, s in CASES])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_output_shapes(arch, shape, conditional):
+    cfg = ModelConfig(arch=arch, z_dim=8, width=8, conditional=conditional)
+    spec = make_spec(cfg, shape, 10 if conditional else 0, "points" if arch == "mlp" else "image")
+    G, D = build_models(spec, arch)
+    y = torch.arange(4) % 10 if conditional else None
+    x = G(torch.randn(4, 8), y)
+    assert x.shape == (4, *shape)
+    if arch != "mlp":
+        assert float(x.abs().max()) <= 1.0
+    assert D(x, y).shape == (4,)
+
+
+def test_pac_packs_samples_into_d():
+    spec = make_spec(ModelConfig(arch="dcgan", z_dim=8, width=8, pac=4), (1, 16, 16), 0, "image")
+    _, D = build_models(spec, "dcgan")
+    from gankit.train import pack
+
+    x = torch.randn(8, 1, 16, 16)
+    assert pack(x, 4).shape == (2, 4, 16, 16) and D(pack(x, 4)).shape == (2,)
+    assert torch.equal(pack(x, 4)[1, 2], x[6, 0])
+
+
+def test_bad_resolution_and_kind_are_config_errors():
+    with pytest.raises(ConfigError, match="data.resolution"):
+        make_spec(ModelConfig(arch="dcgan"), (1, 28, 28), 0, "image")
+    with pytest.raises(ConfigError, match="model.arch"):
+        make_spec(ModelConfig(arch="mlp"), (1, 32, 32), 0, "image")
+    with pytest.raises(ConfigError, match="model.conditional"):
+        make_spec(ModelConfig(arch="dcgan", conditional=True), (1, 32, 32), 0, "image")
+    with pytest.raises(ConfigError, match="dcgan, mlp, resnet"):
+        ARCHS.get("stylegan9")
+
+
+@pytest.mark.parametrize("loss_name", LOSSES.names())
+def test_one_d_and_one_g_step_move_the_losses(loss_name):
+    torch.manual_seed(0)
+    spec = make_spec(ModelConfig(arch="dcgan", z_dim=8, width=8), (1, 16, 16), 0, "image")
+    G, D = build_models(spec, "dcgan")
+    loss = LOSSES.get(loss_name)
+    opt_d = torch.optim.SGD(D.parameters(), lr=0.05)
+    opt_g = torch.optim.SGD(G.parameters(), lr=0.05)
+    real = torch.rand(16, 1, 16, 16) * 2 - 1
+    z = torch.randn(16, 8)
+    D.eval(), G.eval()  # fixed BN statistics so that before/after are comparable
+
+    def d_loss():
+        return loss.d(D(real), D(G(z).detach()))
+
+    before = float(d_loss())
+    opt_d.zero_grad()
+    d_loss().backward()
+    opt_d.step()
+    after = float(d_loss())
+    assert after < before, (before, after)
+
+    g_before = float(loss.g(D(G(z))))
+    opt_g.zero_grad()
+    loss.g(D(G(z))).backward()
+    assert all(p.grad is not None for p in G.parameters())
+    opt_g.step()
+    assert float(loss.g(D(G(z)))) < g_before
+
+
+def test_loss_values_by_hand():
+    r, f = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    assert float(LOSSES.get("hinge").d(r, f)) == pytest.approx((0 + 2) / 2 + (1.5 + 0) / 2)
+    assert float(LOSSES.get("wgan").d(r, f)) == pytest.approx(-1.25 - 0.5)
+    assert float(LOSSES.get("lsgan").g(f)) == pytest.approx(0.5 * (0.25 + 16) / 2)
+    sp = torch.nn.functional.softplus
+    assert float(LOSSES.get("ns").g(f)) == pytest.approx(float(sp(-f).mean()))
+
+
+def test_penalties_on_a_linear_critic():
+    # D(x) = w . x has gradient w everywhere: GP = (|w| - 1)^2, R1 = 0.5 |w|^2
+    w = torch.tensor([3.0, 4.0])
+
+    def D(x, y=None):
+        return x @ w
+
+    x = torch.randn(10, 2)
+    assert float(gradient_penalty(D, x, torch.randn(10, 2), None)) == pytest.approx(16.0)
+    assert float(r1_penalty(D, x, None)) == pytest.approx(12.5)

@@ -1,0 +1,117 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.config import make_config
+from gankit.errors import GankitError
+from gankit.run import load_generator
+from gankit.sampling import generate
+from gankit.train import train
+
+from .conftest import ROOT, tiny_overrides
+
+
+def _equal_states(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tiny_run_writes_the_run_folder(tmp_path):
+    cfg = make_config({}, tiny_overrides())
+    p = train(cfg, tmp_path, quiet=True)
+    assert p.step == 6 and p.images == 6 * 16
+    assert (tmp_path / "config.yaml").is_file()
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [2, 4, 6]
+    for key in ("images", "loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "seconds", "images_per_s"):
+        assert key in lines[-1] and lines[-1][key] == lines[-1][key]  # present and not NaN
+    assert sorted(f.name for f in (tmp_path / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
+    assert [c.name for c in list_checkpoints(tmp_path / "checkpoints")] == ["ckpt_00000006.pt", "ckpt_00000003.pt"]
+
+
+def test_save_then_load_reproduces_g_ema_outputs(tmp_path):
+    cfg = make_config({}, tiny_overrides(**{"model.conditional": "true"}))
+    p = train(cfg, tmp_path, quiet=True)
+    before, _ = generate(p.G_ema, 20, 8, 10, torch.device("cpu"), seed=3)
+    lg = load_generator(tmp_path)
+    after, _ = generate(lg.G, 20, 8, 10, torch.device("cpu"), seed=3)
+    assert lg.step == 6 and torch.equal(before, after)
+
+
+@pytest.mark.parametrize("extra", [{}, {"loss.name": "wgan", "loss.gp": 1.0, "train.d_steps": 2}, {"augment.policy": "color,translation,cutout", "augment.adaptive": "true"}])
+def test_resume_is_bit_exact(tmp_path, extra):
+    straight = train(make_config({}, tiny_overrides(**extra)), tmp_path / "a", quiet=True)
+    train(make_config({}, tiny_overrides(**extra, **{"train.steps": 3})), tmp_path / "b", quiet=True)
+    resumed = train(make_config({}, tiny_overrides(**extra)), tmp_path / "b", resume="auto", quiet=True)
+    assert resumed.step == straight.step == 6 and resumed.images == straight.images
+    for name in ("G", "D", "G_ema"):
+        assert _equal_states(getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()), name
+    sa, sb = straight.opt_d.state_dict()["state"], resumed.opt_d.state_dict()["state"]
+    assert all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
+    assert straight.augment.p == resumed.augment.p
+    assert torch.equal(torch.randn(4, generator=straight.latent_gen), torch.randn(4, generator=resumed.latent_gen))
+    assert torch.equal(straight.order.next(5), resumed.order.next(5))
+    lines = [json.loads(x)["step"] for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert lines == [2, 3, 4, 6]  # the first leg logs its last step; nothing is duplicated
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    cfg = make_config({}, tiny_overrides(**{"train.steps": 3}))
+    train(cfg, tmp_path, quiet=True)
+    with pytest.raises(GankitError, match="--resume auto"):
+        train(cfg, tmp_path, quiet=True)
+
+
+def test_checkpoint_holds_the_full_state(tmp_path):
+    train(make_config({}, tiny_overrides()), tmp_path, quiet=True)
+    s = load_checkpoint(list_checkpoints(tmp_path / "checkpoints")[0])
+    for key in ("G", "D", "G_ema", "opt_g", "opt_d", "rng", "order", "augment", "config", "step", "images"):
+        assert key in s
+    assert s["config"]["train"]["steps"] == 6 and s["step"] == 6
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gankit", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_cli_train_sample_and_errors(tmp_path):
+    out = tmp_path / "run"
+    r = _cli("train", *tiny_overrides(**{"model.conditional": "true"}), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = _cli("sample", str(out), "--n", "12", "--out", str(tmp_path / "s.npz"), "--label", "3")
+    assert r.returncode == 0, r.stderr
+    import numpy as np
+
+    z = np.load(tmp_path / "s.npz")
+    assert z["images"].shape == (12, 16, 16, 1) and z["images"].dtype == np.uint8 and set(z["labels"].tolist()) == {3}
+    assert _cli("sample", str(out), "--n", "4", "--out", str(tmp_path / "g.png")).returncode == 0
+    assert _cli("sample", str(out), "--n", "3", "--out", str(tmp_path / "dir")).returncode == 0
+    assert len(list((tmp_path / "dir").glob("*.png"))) == 3
+    assert _cli("sample", str(out), "--interpolate", "2", "--n", "4", "--out", str(tmp_path / "i.gif")).returncode == 0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "i.gif").n_frames == 24
+
+    for bad, culprit in ((["train", "train.stepz=3"], "train.stepz"), (["train", str(tmp_path / "nope.yaml")], "nope.yaml"),
+                         (["sample", str(tmp_path / "missing"), "--out", "x.png"], "missing")):
+        r = _cli(*bad)
+        assert r.returncode == 2 and culprit in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_dry_run_prints_resolved_config(tmp_path):
+    r = _cli("train", str(ROOT / "configs" / "mnist_dcgan.yaml"), "train.steps=7", "--dry-run", "--out", str(tmp_path / "x"))
+    assert r.returncode == 0 and "steps: 7" in r.stdout and not (tmp_path / "x").exists()
+
+
+def test_points_run_and_sample(tmp_path):
+    cfg = make_config({}, ["data.source=ring8", "model.arch=mlp", "model.width=16", "model.z_dim=4", "model.pac=2",
+                           "train.steps=4", "train.batch_size=32", "train.sample_every=2", "train.log_every=2"])
+    train(cfg, tmp_path, quiet=True)
+    assert (tmp_path / "samples" / "step_000004.png").is_file()
+    r = _cli("sample", str(tmp_path), "--n", "10", "--out", str(tmp_path / "p.npz"))
+    import numpy as np
+
+    assert r.returncode == 0 and np.load(tmp_path / "p.npz")["points"].shape == (10, 2)
