@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -215,9 +216,14 @@ def check_writable(out: Path, need_bytes: int) -> None:
         raise GankitError(f"{out}: only {free / 2**20:.0f} MiB free, a run needs about {need_bytes / 2**20:.0f} MiB for checkpoints")
 
 
+def _finite(v: Any) -> Any:
+    """JSON has no NaN or Infinity: they are written as null."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps({k: _finite(v) for k, v in record.items()}) + "\n")
 
 
 def truncate_jsonl(path: Path, step: int) -> None:

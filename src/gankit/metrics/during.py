@@ -19,8 +19,8 @@ class TrainingEvaluator:
 
     def __call__(self, p) -> dict[str, Any]:
         recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
-        x, _ = generate(p.G_ema, self.cfg.eval.n, p.spec.z_dim, p.spec.num_classes, p.device, seed=12345)
-        res = evaluate_samples(x, self.ds, self.metrics, self.features, seed=0)
+        x, y = generate(p.G_ema, self.cfg.eval.n, p.spec.z_dim, p.spec.num_classes, p.device, seed=12345)
+        res = evaluate_samples(x, self.ds, self.metrics, self.features, seed=0, fake_labels=y)
         prov = res.pop("provenance")
         res.pop("class_hist", None)
         out = {f"eval_{k}": v for k, v in res.items() if isinstance(v, (int, float))}

