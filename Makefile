@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.gankit-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test clean
 
 install: $(STAMP)
 
@@ -25,9 +25,6 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
-
-bench: install
-	$(PY) benchmarks/bench_step.py
 
 clean:
 	rm -rf runs .pytest_cache

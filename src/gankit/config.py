@@ -46,8 +46,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    family: Literal["gan", "vae"] = "gan"
-    """gan: adversarial training; vae: a variational autoencoder with the same decoder."""
+    family: Literal["gan"] = "gan"
+    """Model family trained by the loop (gan; more families can join the same loop)."""
     arch: str = "dcgan"
     """Architecture family: mlp (2D points), dcgan, resnet."""
     z_dim: int = 128
@@ -192,25 +192,6 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
-class VAEConfig:
-    likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
-    """Decoder likelihood: Gaussian (pixels in [-1, 1]) or Bernoulli (pixels in [0, 1])."""
-    learn_sigma: bool = True
-    """Gaussian only: learn one global log-variance (else fixed at `sigma`)."""
-    sigma: float = 0.1
-    """Gaussian only: the fixed (or initial) standard deviation in [-1, 1] pixel units."""
-    beta: float = 1.0
-    """Weight of the KL term."""
-    kl_warmup: int = 0
-    """Steps over which the KL weight rises linearly from 0 to beta."""
-
-    def __post_init__(self) -> None:
-        _check(self.sigma > 0, "vae.sigma", f"must be > 0, got {self.sigma}")
-        _check(self.beta >= 0, "vae.beta", f"must be >= 0, got {self.beta}")
-        _check(self.kl_warmup >= 0, "vae.kl_warmup", f"must be >= 0, got {self.kl_warmup}")
-
-
-@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     """What to train on."""
@@ -224,8 +205,6 @@ class Config:
     """Evaluation during training."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Differentiable augmentation of D's inputs."""
-    vae: VAEConfig = field(default_factory=VAEConfig)
-    """VAE settings (model.family=vae)."""
 
     def __post_init__(self) -> None:
         if self.train.compile and (self.loss.gp > 0 or self.loss.r1 > 0):

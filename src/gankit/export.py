@@ -26,11 +26,7 @@ def sample_command(a: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     device = next(lg.G.parameters()).device
 
-    if a.reconstruct:
-        from .vae import reconstruct_command
-
-        reconstruct_command(lg, a, out)
-    elif a.interpolate:
+    if a.interpolate:
         if out.suffix.lower() != ".gif":
             raise GankitError(f"--out: an interpolation is written as a .gif, got {out}")
         if lg.data["kind"] != "image":

@@ -112,12 +112,7 @@ def build_parts(cfg: Config, ds: Dataset) -> Parts:
     device = pick_device(cfg.train.device)
     spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind)
     torch.manual_seed(cfg.train.seed)
-    if cfg.model.family == "vae":
-        from .vae import build_vae
-
-        G, D = build_vae(spec, cfg.model.arch, cfg.vae)
-    else:
-        G, D = build_models(spec, cfg.model.arch)
+    G, D = build_models(spec, cfg.model.arch)
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.kind == "image":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
@@ -188,12 +183,7 @@ def load_generator(target: str | Path, device: str = "cpu") -> LoadedGenerator:
     except (KeyError, TypeError, GankitError) as e:
         raise CheckpointError(f"{path}: its stored config or data description is unusable ({e})") from None
     torch.manual_seed(0)
-    if cfg.model.family == "vae":
-        from .vae import build_vae
-
-        G, _ = build_vae(spec, cfg.model.arch, cfg.vae)
-    else:
-        G, _ = build_models(spec, cfg.model.arch)
+    G, _ = build_models(spec, cfg.model.arch)
     try:
         G.load_state_dict(state["G_ema"])
     except RuntimeError as e:

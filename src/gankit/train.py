@@ -5,6 +5,7 @@ import dataclasses
 import math
 import signal
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -74,7 +75,6 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     p = build_parts(cfg, ds)
     meta = data_meta(ds)
     loss = LOSSES.get(cfg.loss.name)
-    is_vae = cfg.model.family == "vae"
     ckpt_dir, sample_dir = out / "checkpoints", out / "samples"
     metrics_path = out / "metrics.jsonl"
 
@@ -120,7 +120,8 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     def on_signal(signum, _frame):
         stop["sig"] = signum
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
     evaluator = None
     if cfg.eval.every:
         from .metrics.during import TrainingEvaluator
@@ -142,74 +143,56 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
             stats: dict[str, torch.Tensor] = {}
             finite = True
 
-            if is_vae:
-                # VAE step: one ELBO step on a real batch, through the same optimiser pair
+            # D step(s): real vs generated, plus regularisers
+            for _ in range(t.d_steps):
                 idx = p.order.next(B)
                 real = ds.to_float(idx).to(dev, non_blocking=True)
+                y = ds.labels[idx].to(dev) if conditional else None
+                if t.channels_last and real.dim() == 4:
+                    real = real.contiguous(memory_format=torch.channels_last)
+                z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
+                with torch.no_grad(), autocast():
+                    fake = G_train(z, y)
                 with autocast():
-                    terms = p.G.elbo_terms(p.D, real, p.step)
-                p.opt_g.zero_grad(set_to_none=True)
+                    real_logits = D_of(real, y).float()
+                    fake_logits = D_of(fake, y).float()
+                    loss_d = loss.d(real_logits, fake_logits)
+                if cfg.loss.gp > 0:
+                    loss_d = loss_d + cfg.loss.gp * gradient_penalty(lambda x, yy: D_train(pack(x, pac), yy), p.augment(real), p.augment(fake.float()), y)
+                if cfg.loss.r1 > 0:
+                    loss_d = loss_d + cfg.loss.r1 * r1_penalty(lambda x, yy: D_train(pack(x, pac), yy), p.augment(real), y)
                 p.opt_d.zero_grad(set_to_none=True)
-                terms["loss"].backward()
-                gn = grad_norm(g_params + d_params)
-                finite = bool(torch.isfinite(gn)) and bool(torch.isfinite(terms["loss"]))
+                loss_d.backward()
+                gn_d = grad_norm(d_params)
+                if not (torch.isfinite(loss_d) and torch.isfinite(gn_d)):
+                    finite = False
+                    break
+                p.opt_d.step()
+                p.augment.observe(real_logits)
+                p.images += B
+
+            # G step: D frozen so its weight gradients are not computed
+            if finite:
+                p.D.requires_grad_(False)
+                y_g = y  # the real batch's labels: generated classes follow the data's
+                z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
+                with autocast():
+                    fake = G_train(z, y_g)
+                    fake_logits_g = D_of(fake, y_g).float()
+                    loss_g = loss.g(fake_logits_g)
+                p.opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                p.D.requires_grad_(True)
+                gn_g = grad_norm(g_params)
+                finite = bool(torch.isfinite(loss_g)) and bool(torch.isfinite(gn_g))
                 if finite:
                     p.opt_g.step()
-                    p.opt_d.step()
-                p.images += B
-                stats = {k: v.detach().float() for k, v in terms.items()}
-                stats["grad_norm"] = gn
-            else:
-                # D step(s): real vs generated, plus regularisers
-                for _ in range(t.d_steps):
-                    idx = p.order.next(B)
-                    real = ds.to_float(idx).to(dev, non_blocking=True)
-                    y = ds.labels[idx].to(dev) if conditional else None
-                    if t.channels_last and real.dim() == 4:
-                        real = real.contiguous(memory_format=torch.channels_last)
-                    z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
-                    with torch.no_grad(), autocast():
-                        fake = G_train(z, y)
-                    with autocast():
-                        real_logits = D_of(real, y).float()
-                        fake_logits = D_of(fake, y).float()
-                        loss_d = loss.d(real_logits, fake_logits)
-                    if cfg.loss.gp > 0:
-                        loss_d = loss_d + cfg.loss.gp * gradient_penalty(lambda x, yy: D_train(pack(x, pac), yy), p.augment(real), p.augment(fake.float()), y)
-                    if cfg.loss.r1 > 0:
-                        loss_d = loss_d + cfg.loss.r1 * r1_penalty(lambda x, yy: D_train(pack(x, pac), yy), p.augment(real), y)
-                    p.opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    gn_d = grad_norm(d_params)
-                    if not (torch.isfinite(loss_d) and torch.isfinite(gn_d)):
-                        finite = False
-                        break
-                    p.opt_d.step()
-                    p.augment.observe(real_logits)
-                    p.images += B
-
-                # G step: D frozen so its weight gradients are not computed
-                if finite:
-                    p.D.requires_grad_(False)
-                    y_g = y  # the real batch's labels: generated classes follow the data's
-                    z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
-                    with autocast():
-                        fake = G_train(z, y_g)
-                        fake_logits_g = D_of(fake, y_g).float()
-                        loss_g = loss.g(fake_logits_g)
-                    p.opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    p.D.requires_grad_(True)
-                    gn_g = grad_norm(g_params)
-                    finite = bool(torch.isfinite(loss_g)) and bool(torch.isfinite(gn_g))
-                    if finite:
-                        p.opt_g.step()
-                        stats = {
-                            "loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-                            "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
-                            "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
-                            "grad_norm_d": gn_d, "grad_norm_g": gn_g,
-                        }
+                    stats = {
+                        "loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                        "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
+                        "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
+                        "grad_norm_d": gn_d, "grad_norm_g": gn_g,
+                    }
 
             # Non-finite values: skip the step; after several in a row, roll back or stop
             if not finite:
