@@ -115,3 +115,63 @@ def test_points_run_and_sample(tmp_path):
     import numpy as np
 
     assert r.returncode == 0 and np.load(tmp_path / "p.npz")["points"].shape == (10, 2)
+
+
+class _NaNAfter:
+    """A hinge loss whose D side turns NaN for calls in [start, stop)."""
+
+    def __init__(self, start: int, stop: int):
+        from gankit.losses import LOSSES
+
+        self.inner, self.calls, self.start, self.stop = LOSSES.get("hinge"), 0, start, stop
+        self.g = self.inner.g
+
+    def d(self, r, f):
+        self.calls += 1
+        out = self.inner.d(r, f)
+        return out * float("nan") if self.start <= self.calls < self.stop else out
+
+    def get(self, name):
+        return self
+
+
+def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
+    fake = _NaNAfter(4, 10**9)
+    monkeypatch.setattr("gankit.train.LOSSES", fake)
+    with pytest.raises(GankitError, match="non-finite"):
+        train(make_config({}, tiny_overrides(**{"train.max_nonfinite": 3, "train.steps": 20})), tmp_path, quiet=True)
+    s = load_checkpoint(list_checkpoints(tmp_path / "checkpoints")[0])
+    assert s["step"] == 3  # the last good checkpoint is intact
+
+
+def test_non_finite_steps_roll_back_and_recover(tmp_path, monkeypatch):
+    fake = _NaNAfter(5, 8)  # three bad D steps, then healthy again
+    monkeypatch.setattr("gankit.train.LOSSES", fake)
+    cfg = make_config({}, tiny_overrides(**{"train.max_nonfinite": 3, "train.on_failure": "rollback", "train.steps": 9}))
+    p = train(cfg, tmp_path, quiet=True)
+    assert p.step == 9 and p.counters == {"nonfinite": 3, "rollbacks": 1}
+    assert p.cfg.train.lr_d == pytest.approx(cfg.train.lr_d / 2)
+    events = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "event" in x]
+    assert len(events) == 1 and events[0]["event"] == "rollback" and events[0]["step"] == 3
+
+
+def test_sigterm_saves_and_resume_continues(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "gankit", "train", *tiny_overrides(**{"train.steps": 100000, "train.checkpoint_every": 100000}), "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert "SIGTERM: saved step" in err and "--resume auto" in err
+    saved = load_checkpoint(list_checkpoints(out / "checkpoints")[0])["step"]
+    assert saved >= 2
+    r = _cli("train", *tiny_overrides(**{"train.steps": saved + 2}), "--out", str(out), "--resume", "auto")
+    assert r.returncode == 0, r.stderr
+    assert f"at step {saved}" in r.stderr
+    assert load_checkpoint(list_checkpoints(out / "checkpoints")[0])["step"] == saved + 2
