@@ -47,7 +47,7 @@ def sample_command(a: argparse.Namespace) -> None:
             else:
                 from .viz import save_scatter
 
-                save_scatter(x.numpy(), x.numpy(), out if out.suffix else out.with_suffix(".png"))
+                save_scatter(np.zeros((0, 2), np.float32), x.numpy(), out if out.suffix else out.with_suffix(".png"))
         elif out.suffix.lower() == ".png":
             save_grid(x, out, nrow=10 if ncls == 10 and a.label is None else None)
         elif out.suffix.lower() == ".npz":

@@ -39,9 +39,8 @@ def save_grid(x: torch.Tensor, path: Path, nrow: int | None = None) -> None:
 
 def scatter_image(real: np.ndarray, fake: np.ndarray, size: int = 512) -> Image.Image:
     """Real points in grey, generated ones in blue, on a square canvas with a margin."""
-    both = np.concatenate([real, fake]) if len(fake) else real
-    both = both[np.isfinite(both).all(1)]
-    lo, hi = np.percentile(real, 0, axis=0), np.percentile(real, 100, axis=0)
+    ref = real if len(real) else fake[np.isfinite(fake).all(1)]  # the frame: real data when given
+    lo, hi = ref.min(0), ref.max(0)
     span = float(max(hi - lo)) * 1.3 or 1.0
     centre = (lo + hi) / 2
     img = Image.new("RGB", (size, size), "white")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,6 +192,3 @@ def describe_sources() -> list[tuple[str, int, str, str]]:
         rows.append((name, info.size, "x".join(map(str, info.shape)), info.description))
     return rows
 
-
-def image_grid_side(n: int) -> int:
-    return max(1, math.ceil(math.sqrt(n)))
