@@ -113,10 +113,6 @@ def build_parts(cfg: Config, ds: Dataset) -> Parts:
     spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind)
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(spec, cfg.model.arch)
-    if ds.kind == "points":  # both networks work at unit scale whatever the data's spread
-        with torch.no_grad():
-            for m in (G, D):
-                m.scale.fill_(float(ds.x.std()))
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.kind == "image":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)

@@ -20,14 +20,11 @@ class Generator(nn.Module):
         layers.append(nn.Linear(d, spec.shape[0]))
         self.net = nn.Sequential(*layers)
         self.embed = nn.Embedding(spec.num_classes, spec.z_dim) if spec.num_classes else None
-        # the network works at unit scale; this buffer (set from the data, saved in checkpoints)
-        # maps its output to data coordinates, so grid25 (+-4) is as easy as ring8 (+-1)
-        self.register_buffer("scale", torch.tensor(1.0))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z = z + self.embed(y)
-        return self.net(z) * self.scale  # [N, 2]
+        return self.net(z)  # [N, 2]
 
 
 class Discriminator(nn.Module):
@@ -40,10 +37,9 @@ class Discriminator(nn.Module):
             d = spec.width
         self.body = nn.Sequential(*layers)
         self.head = Projection(d, spec.num_classes, out_dim, spec.sn_d)
-        self.register_buffer("scale", torch.tensor(1.0))  # data coordinates -> unit scale
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.body(x / self.scale), y)  # [N]
+        return self.head(self.body(x), y)  # [N]
 
 
 register_arch("mlp", "points")((Generator, Discriminator))
