@@ -91,6 +91,9 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     param_bytes = sum(x.numel() * 4 for m in (p.G, p.D) for x in m.parameters())
     check_writable(out, need_bytes=param_bytes * 5 * (t.keep_checkpoints + 1) + (16 << 20))
     if start_state is not None:
+        theirs = start_state[1].get("data", {}).get("fingerprint")
+        if theirs is not None and theirs != meta["fingerprint"]:
+            raise GankitError(f"{start_state[0]}: was trained on other data ({start_state[1]['data'].get('name')}); resume it on the same data.source")
         restore(p, start_state[1], start_state[0])
         truncate_jsonl(metrics_path, p.step)
         log(quiet, f"resumed from {start_state[0]} at step {p.step}")

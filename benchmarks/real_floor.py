@@ -1,0 +1,50 @@
+"""The floor of each metric: real images scored against other real images.
+
+Half A of the data plays the generator, half B the real set, both scored with the same
+classifier feature network that `gankit eval --features classifier` uses (trained on the
+whole dataset), with the same metric code and sample count.
+
+    .venv/bin/python benchmarks/real_floor.py [--source mnist5k] [--resolution 32] [--n 2000]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.metrics import core
+from gankit.metrics.classifier import classify, get_classifier
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source", default="mnist5k")
+    ap.add_argument("--resolution", type=int, default=32)
+    ap.add_argument("--n", type=int, default=2000)
+    a = ap.parse_args()
+    ds = load_dataset(DataConfig(source=a.source, resolution=a.resolution))
+    model, _, _ = get_classifier(ds)
+    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(123))
+    half = len(ds) // 2
+    ia, ib = perm[:half][: a.n], perm[half:][: a.n]
+    fa, pa = classify(model, ds.to_float(ia))
+    fb, _ = classify(model, ds.to_float(ib))
+    fa, fb, pa = fa.double().numpy(), fb.double().numpy(), pa.double().numpy()
+    res = {"fid": core.fid(fb, fa)}
+    res["kid"], res["kid_std"] = core.kid(fb, fa, subset_size=min(1000, len(fa)))
+    res["precision"], res["recall"] = core.precision_recall(fb, fa)
+    res["density"], res["coverage"] = core.density_coverage(fb, fa)
+    res["is_classifier"], _ = core.inception_score(pa)
+    cc = core.class_coverage(pa.argmax(1), ds.labels.numpy(), ds.num_classes)
+    res.update(cc)
+    res["confident_frac"] = float((pa.max(1) >= 0.9).mean())
+    print(f"{a.source} at {a.resolution}px: {len(ia)} images of half A against {len(ib)} of half B, classifier features")
+    for k, v in res.items():
+        print(f"{k:<16} {v:.4f}" if isinstance(v, float) else f"{k:<16} {v}")
+
+
+if __name__ == "__main__":
+    main()
