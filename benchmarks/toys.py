@@ -3,7 +3,7 @@
 Trains each preset for several seeds, then scores 2,500 samples of G_ema: modes captured,
 percentage of high-quality samples (within 3 std of the nearest centre) and reverse KL.
 
-    .venv/bin/python benchmarks/toys.py [--presets ring8 grid25] [--seeds 0 1 2] [--out runs/toys]
+    .venv/bin/python benchmarks/toys.py [--presets ring8 grid25] [--seeds 0 1 2] [--out runs/toys] [--set train.threads=1]
 """
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ def main() -> None:
     ap.add_argument("--presets", nargs="+", default=["ring8", "grid25"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default="runs/toys")
-    ap.add_argument("overrides", nargs="*")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.threads=1")
     a = ap.parse_args()
     rows = []
     for preset in a.presets:
-        base = load_config(ROOT / "configs" / f"{preset}.yaml", a.overrides).to_dict()
+        base = load_config(ROOT / "configs" / f"{preset}.yaml", a.set).to_dict()
         for seed in a.seeds:
             cfg = make_config(base, [f"train.seed={seed}", f"data.seed={seed}"])
             out = Path(a.out) / f"{preset}-s{seed}"
