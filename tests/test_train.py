@@ -175,3 +175,10 @@ def test_sigterm_saves_and_resume_continues(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"at step {saved}" in r.stderr
     assert load_checkpoint(list_checkpoints(out / "checkpoints")[0])["step"] == saved + 2
+
+
+def test_overrides_may_follow_options(tmp_path):
+    r = _cli("train", str(ROOT / "configs" / "mnist_dcgan.yaml"), "--dry-run", "train.steps=9", "--out", str(tmp_path), "train.seed=4")
+    assert r.returncode == 0, r.stderr
+    assert "steps: 9" in r.stdout and "seed: 4" in r.stdout
+    assert _cli("train", "--dry-run", "--bogus").returncode == 2
