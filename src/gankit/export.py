@@ -20,7 +20,7 @@ def sample_command(a: argparse.Namespace) -> None:
         raise GankitError(f"--truncation: must be in (0, 2], got {a.truncation}")
     lg = load_generator(a.run, a.device)
     ncls, z_dim = lg.spec.num_classes, lg.spec.z_dim
-    if a.label is not None and not 0 <= a.label < max(ncls, 1):
+    if a.label is not None and not (ncls and 0 <= a.label < ncls):
         raise GankitError(f"--label: the model has {ncls} classes" if ncls else "--label: the model is unconditional")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
