@@ -16,7 +16,7 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def grid_image(x: torch.Tensor, nrow: int | None = None, pad: int = 2, scale: int = 0) -> Image.Image:
-    """Tile images [N, C, H, W] in [-1, 1] into one picture, upscaled so it is at least ~256 px wide."""
+    """Tile images [N, C, H, W] in [-1, 1] into one picture, upscaled so it is at least ~160 px wide."""
     imgs = to_uint8(x)
     n, h, w, c = imgs.shape
     nrow = nrow or math.ceil(math.sqrt(n))
@@ -26,7 +26,7 @@ def grid_image(x: torch.Tensor, nrow: int | None = None, pad: int = 2, scale: in
         r, q = divmod(i, nrow)
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = im
     pil = Image.fromarray(canvas[..., 0] if c == 1 else canvas, "L" if c == 1 else "RGB")
-    scale = scale or max(1, 256 // (nrow * (w + pad)))
+    scale = scale or max(1, 320 // (nrow * (w + pad)))
     if scale > 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
     return pil
