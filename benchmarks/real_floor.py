@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import torch
 
 from gankit.config import DataConfig

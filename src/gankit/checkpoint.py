@@ -102,15 +102,15 @@ def latest_valid(folder: Path) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-def resolve_checkpoint(target: str | Path) -> Path:
-    """A run folder (its newest valid checkpoint) or a checkpoint file."""
+def load_target(target: str | Path) -> tuple[Path, dict[str, Any]]:
+    """A run folder (its newest valid checkpoint) or a checkpoint file, loaded once."""
     p = Path(target)
     if p.is_dir():
         folder = p / "checkpoints" if (p / "checkpoints").is_dir() else p
         found = latest_valid(folder)
         if found is None:
             raise CheckpointError(f"{p}: no valid checkpoint found in {folder}")
-        return found[0]
+        return found
     if not p.exists():
         raise CheckpointError(f"{p}: no such run folder or checkpoint file")
-    return p
+    return p, load_checkpoint(p)

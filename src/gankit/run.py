@@ -20,7 +20,7 @@ from torch import nn
 
 from . import __version__
 from .augment import Augmenter
-from .checkpoint import load_checkpoint, resolve_checkpoint
+from .checkpoint import load_target
 from .config import Config, make_config
 from .data import Dataset
 from .errors import CheckpointError, GankitError
@@ -174,8 +174,7 @@ class LoadedGenerator:
 
 def load_generator(target: str | Path, device: str = "cpu") -> LoadedGenerator:
     """G_ema (eval mode) from a run folder's newest valid checkpoint or a checkpoint file."""
-    path = resolve_checkpoint(target)
-    state = load_checkpoint(path)
+    path, state = load_target(target)
     try:
         cfg = make_config(state["config"])
         meta = state["data"]
