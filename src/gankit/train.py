@@ -110,8 +110,11 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
     fixed_seed = t.seed + 100
 
+    def D_packed(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return D_train(pack(x, pac), y)
+
     def D_of(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return D_train(pack(p.augment(x), pac), y)
+        return D_packed(p.augment(x), y)
 
     def save() -> Path:
         recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, dev)
@@ -161,9 +164,9 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                     fake_logits = D_of(fake, y).float()
                     loss_d = loss.d(real_logits, fake_logits)
                 if cfg.loss.gp > 0:
-                    loss_d = loss_d + cfg.loss.gp * gradient_penalty(lambda x, yy: D_train(pack(x, pac), yy), p.augment(real), p.augment(fake.float()), y)
+                    loss_d = loss_d + cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y)
                 if cfg.loss.r1 > 0:
-                    loss_d = loss_d + cfg.loss.r1 * r1_penalty(lambda x, yy: D_train(pack(x, pac), yy), p.augment(real), y)
+                    loss_d = loss_d + cfg.loss.r1 * r1_penalty(D_packed, p.augment(real), y)
                 p.opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 gn_d = grad_norm(d_params)

@@ -46,13 +46,16 @@ class Dataset:
         return b.float() / 127.5 - 1.0 if self.kind == "image" else b
 
     def fingerprint(self) -> str:
-        """Content hash: caches of real-data statistics and classifiers key on it."""
+        """Content hash: caches of real-data statistics and classifiers key on it (computed once per tensor)."""
+        if self.extra.get("_fp_of") is self.x and self.extra.get("_fp_labels") is self.labels:
+            return self.extra["_fp"]
         h = hashlib.sha256()
         h.update(str(tuple(self.x.shape)).encode())
         h.update(self.x.numpy().tobytes())
         if self.labels is not None:
             h.update(self.labels.numpy().tobytes())
-        return h.hexdigest()[:16]
+        self.extra.update(_fp_of=self.x, _fp_labels=self.labels, _fp=h.hexdigest()[:16])
+        return self.extra["_fp"]
 
 
 @dataclass(frozen=True)
