@@ -63,6 +63,20 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return [p for _, p in sorted(found, reverse=True)]
 
 
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete half-written `.ckpt_*.tmp` files left by a killed process; returns how many."""
+    if not folder.is_dir():
+        return 0
+    n = 0
+    for p in folder.glob(".ckpt_*.tmp"):
+        try:
+            p.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n
+
+
 def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
     """Write atomically, then prune to the newest `keep` (only after the write succeeded)."""
     path = checkpoint_path(folder, step)

@@ -6,6 +6,7 @@ Every field carries a one-line docstring (the string under it). Validation happe
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -148,7 +149,7 @@ class TrainConfig:
             b = getattr(self, key)
             _check(len(b) == 2 and all(0 <= x < 1 for x in b), f"train.{key}", f"must be two numbers in [0, 1), got {list(b)}")
         _check(self.ema_halflife >= 0, "train.ema_halflife", f"must be >= 0, got {self.ema_halflife}")
-        _check(self.threads >= 0, "train.threads", f"must be >= 0, got {self.threads}")
+        _check(0 <= self.threads <= 1024, "train.threads", f"must be 0..1024, got {self.threads}")
         _check(self.max_rollbacks >= 0, "train.max_rollbacks", f"must be >= 0, got {self.max_rollbacks}")
         _check(self.max_nonfinite >= 1, "train.max_nonfinite", f"must be >= 1, got {self.max_nonfinite}")
 
@@ -270,14 +271,19 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return int(value)
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, save_checkpoint
+from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import Config, dump_yaml
 from .data import Dataset, load_dataset
 from .errors import GankitError
@@ -90,6 +90,8 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
         raise GankitError(f"{out}: already holds a run; continue it with --resume auto, or choose another --out")
     param_bytes = sum(x.numel() * 4 for m in (p.G, p.D) for x in m.parameters())
     check_writable(out, need_bytes=param_bytes * 5 * (t.keep_checkpoints + 1) + (16 << 20))
+    if (stale := remove_stale_temporaries(ckpt_dir)):
+        log(quiet, f"removed {stale} half-written checkpoint file(s) left by an interrupted save")
     if start_state is not None:
         theirs = start_state[1].get("data", {}).get("fingerprint")
         if theirs is not None and theirs != meta["fingerprint"]:
