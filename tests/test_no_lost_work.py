@@ -74,19 +74,21 @@ def _states_equal(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_after_sigterm_is_bit_exact(tmp_path):
+@pytest.mark.parametrize("sig,name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
+def test_stop_signal_saves_says_where_and_resume_is_bit_exact(tmp_path, sig, name):
     out = tmp_path / "run"
     over = {"train.steps": 10**6, "train.checkpoint_every": 10**6, "augment.policy": "color,translation",
             "augment.adaptive": "true"}
     proc = subprocess.Popen(_train_cmd(out, **over), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: (out / "metrics.jsonl").exists() or proc.poll() is not None, poll=0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err
     k = load_checkpoint(list_checkpoints(out / "checkpoints")[0])["step"]
+    assert k >= 2 and f"{name}: saved step {k}" in err and "--resume auto" in err, err
     n = k + 3
     r = subprocess.run(_train_cmd(out, "--resume", "auto", **{**over, "train.steps": n}), capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0 and f"at step {k}" in r.stderr, r.stderr
     resumed = load_checkpoint(list_checkpoints(out / "checkpoints")[0])
     straight = train(make_config({}, tiny_overrides(**{**over, "train.steps": n})), tmp_path / "straight", quiet=True)
     assert resumed["step"] == straight.step == n

@@ -263,8 +263,11 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
 def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, quiet: bool, reason: str) -> None:
     """Restore the last good checkpoint with halved learning rates, or stop."""
     t = p.cfg.train
-    if t.on_failure != "rollback" or p.counters["rollbacks"] >= t.max_rollbacks:
+    if t.on_failure != "rollback":
         raise GankitError(f"training stopped at step {p.step}: {reason}; lower train.lr_g / train.lr_d or set train.on_failure=rollback")
+    if p.counters["rollbacks"] >= t.max_rollbacks:
+        raise GankitError(f"training stopped at step {p.step}: {reason} again after {p.counters['rollbacks']} rollbacks "
+                          f"(train.max_rollbacks); the last good checkpoint is kept; check the data and the config")
     found = latest_valid(ckpt_dir)
     if found is None:
         raise GankitError(f"training stopped at step {p.step}: {reason}, and no checkpoint to roll back to")
