@@ -41,7 +41,7 @@ def test_save_then_load_reproduces_g_ema_outputs(tmp_path):
     assert lg.step == 6 and torch.equal(before, after)
 
 
-@pytest.mark.parametrize("extra", [{}, {"loss.name": "wgan", "loss.gp": 1.0, "train.d_steps": 2}, {"augment.policy": "color,translation,cutout", "augment.adaptive": "true"}])
+@pytest.mark.parametrize("extra", [{}, {"model.family": "vae", "vae.kl_warmup": 4}, {"loss.name": "wgan", "loss.gp": 1.0, "train.d_steps": 2}, {"augment.policy": "color,translation,cutout", "augment.adaptive": "true"}])
 def test_resume_is_bit_exact(tmp_path, extra):
     straight = train(make_config({}, tiny_overrides(**extra)), tmp_path / "a", quiet=True)
     train(make_config({}, tiny_overrides(**extra, **{"train.steps": 3})), tmp_path / "b", quiet=True)

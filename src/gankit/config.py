@@ -47,8 +47,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    family: Literal["gan"] = "gan"
-    """Model family trained by the loop (gan; more families can join the same loop)."""
+    family: Literal["gan", "vae"] = "gan"
+    """gan: G against D. vae: a variational autoencoder whose decoder is this arch's G and
+    whose encoder is its D with a 2*z_dim head (settings in the `vae` section)."""
     arch: str = "dcgan"
     """Architecture family: mlp (2D points), dcgan, resnet."""
     z_dim: int = 128
@@ -193,6 +194,23 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class VAEConfig:
+    likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
+    """Decoder likelihood: gaussian on [-1, 1] pixels, or bernoulli on [0, 1] intensities."""
+    sigma: float = 0.0
+    """Gaussian std in [-1, 1] pixel units; 0 learns it (the closed-form optimum per batch, sigma-VAE)."""
+    beta: float = 1.0
+    """Weight of the KL term (beta-VAE); the reported ELBO always uses 1."""
+    kl_warmup: int = 0
+    """Steps over which the KL weight rises linearly from 0 to beta (0: no warm-up)."""
+
+    def __post_init__(self) -> None:
+        _check(self.sigma >= 0, "vae.sigma", f"must be >= 0 (0: learned), got {self.sigma}")
+        _check(self.beta >= 0, "vae.beta", f"must be >= 0, got {self.beta}")
+        _check(self.kl_warmup >= 0, "vae.kl_warmup", f"must be >= 0, got {self.kl_warmup}")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     """What to train on."""
@@ -206,8 +224,16 @@ class Config:
     """Evaluation during training."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Differentiable augmentation of D's inputs."""
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    """The VAE's likelihood and KL weight (used when model.family=vae)."""
 
     def __post_init__(self) -> None:
+        if self.model.family == "vae":
+            for bad, key in ((self.model.arch == "mlp", "model.arch"), (self.model.conditional, "model.conditional"),
+                             (self.model.pac != 1, "model.pac"), (bool(self.augment.policy), "augment.policy"),
+                             (self.loss.gp > 0, "loss.gp"), (self.loss.r1 > 0, "loss.r1"), (self.train.d_steps != 1, "train.d_steps")):
+                if bad:
+                    raise ConfigError(f"{key}: not used by model.family=vae (an unconditional image VAE); remove it or train a gan")
         if self.train.compile and (self.loss.gp > 0 or self.loss.r1 > 0):
             raise ConfigError("train.compile: torch.compile cannot differentiate twice; turn it off or set loss.gp=0 and loss.r1=0")
         if self.model.arch == "mlp" and self.augment.policy:

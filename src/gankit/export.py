@@ -26,7 +26,9 @@ def sample_command(a: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     device = next(lg.G.parameters()).device
 
-    if a.interpolate:
+    if getattr(a, "reconstruct", False):
+        save_reconstructions(lg, a.n, a.seed, out)
+    elif a.interpolate:
         if out.suffix.lower() != ".gif":
             raise GankitError(f"--out: an interpolation is written as a .gif, got {out}")
         if lg.data["kind"] != "image":
@@ -62,3 +64,25 @@ def sample_command(a: argparse.Namespace) -> None:
             for i, im in enumerate(to_uint8(x)):
                 Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(out / f"{i:06d}.png")
     print(f"wrote {out}")
+
+
+def save_reconstructions(lg, n: int, seed: int, out: Path) -> None:
+    """A VAE's reconstructions: rows of real images, each followed by its reconstruction."""
+    from .data import load_dataset
+    from .models import build_models
+    from .vae import reconstruct
+
+    if lg.cfg.model.family != "vae":
+        raise GankitError("--reconstruct: only a VAE run (model.family=vae) has an encoder")
+    if out.suffix.lower() != ".png":
+        raise GankitError(f"--out: reconstructions are written as a .png grid, got {out}")
+    _, E = build_models(lg.spec, lg.cfg.model.arch, vae=True)
+    E.load_state_dict(lg.state["D"])
+    E = E.to(next(lg.G.parameters()).device).eval()
+    ds = load_dataset(lg.cfg.data)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[: min(n, len(ds))]
+    x = ds.to_float(idx).to(next(E.parameters()).device)
+    r = reconstruct(E, lg.G, x).cpu()
+    row = min(8, len(idx))
+    blocks = [t for i in range(0, len(idx), row) for t in (x[i:i + row].cpu(), r[i:i + row])]
+    save_grid(torch.cat(blocks), out, nrow=row)

@@ -106,13 +106,14 @@ class Parts:
     wall: float = 0.0  # training seconds before this process started
     counters: dict[str, int] = field(default_factory=lambda: {"nonfinite": 0, "rollbacks": 0})
     extra: dict[str, Any] = field(default_factory=dict)  # adaptive values of other components
+    # a VAE run (model.family=vae) keeps its decoder in G / G_ema and its encoder in D
 
 
 def build_parts(cfg: Config, ds: Dataset) -> Parts:
     device = pick_device(cfg.train.device)
     spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind)
     torch.manual_seed(cfg.train.seed)
-    G, D = build_models(spec, cfg.model.arch)
+    G, D = build_models(spec, cfg.model.arch, vae=cfg.model.family == "vae")
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.kind == "image":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)

@@ -19,6 +19,7 @@ from .data import Dataset, load_dataset
 from .errors import GankitError
 from .losses import LOSSES, gradient_penalty, r1_penalty
 from .run import Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, restore, state_of, truncate_jsonl
+from .vae import encode, kl_weight, reparameterise, vae_terms
 from .sampling import generate, latents, recalibrate_bn
 from .viz import save_grid, save_scatter
 
@@ -108,6 +109,7 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     D_train = torch.compile(p.D) if t.compile else p.D
     pac, B = cfg.model.pac, t.batch_size
     conditional = p.spec.num_classes > 0
+    vae = cfg.model.family == "vae"
     ema_beta = 0.5 ** (B / t.ema_halflife) if t.ema_halflife > 0 else 0.0
     g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
     fixed_seed = t.seed + 100
@@ -151,56 +153,77 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
             stats: dict[str, torch.Tensor] = {}
             finite = True
 
-            # D step(s): real vs generated, plus regularisers
-            for _ in range(t.d_steps):
+            if vae:  # one step on the negative ELBO: encoder (in D) and decoder (G) together
                 idx = p.order.next(B)
                 real = ds.to_float(idx).to(dev, non_blocking=True)
-                y = ds.labels[idx].to(dev) if conditional else None
-                if t.channels_last and real.dim() == 4:
+                if t.channels_last:
                     real = real.contiguous(memory_format=torch.channels_last)
-                z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
-                with torch.no_grad(), autocast():
-                    fake = G_train(z, y)
                 with autocast():
-                    real_logits = D_of(real, y).float()
-                    fake_logits = D_of(fake, y).float()
-                    loss_d = loss.d(real_logits, fake_logits)
-                if cfg.loss.gp > 0:
-                    loss_d = loss_d + cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y)
-                if cfg.loss.r1 > 0:
-                    loss_d = loss_d + cfg.loss.r1 * r1_penalty(D_packed, p.augment(real), y)
-                p.opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                gn_d = grad_norm(d_params)
-                if not (torch.isfinite(loss_d) and torch.isfinite(gn_d)):
-                    finite = False
-                    break
-                p.opt_d.step()
-                p.augment.observe(real_logits)
-                p.images += B
-
-            # G step: D frozen so its weight gradients are not computed
-            if finite:
-                p.D.requires_grad_(False)
-                y_g = y  # the real batch's labels: generated classes follow the data's
-                z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
-                with autocast():
-                    fake = G_train(z, y_g)
-                    fake_logits_g = D_of(fake, y_g).float()
-                    loss_g = loss.g(fake_logits_g)
+                    mu, logvar = encode(D_train, real)
+                    recon = G_train(reparameterise(mu, logvar, p.latent_gen), None)
+                terms = vae_terms(real, recon, mu, logvar, cfg.vae)
+                loss_v = terms["recon"] + kl_weight(cfg.vae, p.step) * terms["kl"]
                 p.opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                p.D.requires_grad_(True)
-                gn_g = grad_norm(g_params)
-                finite = bool(torch.isfinite(loss_g)) and bool(torch.isfinite(gn_g))
+                p.opt_d.zero_grad(set_to_none=True)
+                loss_v.backward()
+                gn_g, gn_e = grad_norm(g_params), grad_norm(d_params)
+                finite = bool(torch.isfinite(loss_v)) and bool(torch.isfinite(gn_g)) and bool(torch.isfinite(gn_e))
                 if finite:
                     p.opt_g.step()
-                    stats = {
-                        "loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-                        "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
-                        "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
-                        "grad_norm_d": gn_d, "grad_norm_g": gn_g,
-                    }
+                    p.opt_d.step()
+                    p.images += B
+                    stats = {"loss": loss_v.detach(), **{k: v.detach() for k, v in terms.items()}, "grad_norm_g": gn_g, "grad_norm_enc": gn_e}
+            else:
+                # D step(s): real vs generated, plus regularisers
+                for _ in range(t.d_steps):
+                    idx = p.order.next(B)
+                    real = ds.to_float(idx).to(dev, non_blocking=True)
+                    y = ds.labels[idx].to(dev) if conditional else None
+                    if t.channels_last and real.dim() == 4:
+                        real = real.contiguous(memory_format=torch.channels_last)
+                    z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
+                    with torch.no_grad(), autocast():
+                        fake = G_train(z, y)
+                    with autocast():
+                        real_logits = D_of(real, y).float()
+                        fake_logits = D_of(fake, y).float()
+                        loss_d = loss.d(real_logits, fake_logits)
+                    if cfg.loss.gp > 0:
+                        loss_d = loss_d + cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y)
+                    if cfg.loss.r1 > 0:
+                        loss_d = loss_d + cfg.loss.r1 * r1_penalty(D_packed, p.augment(real), y)
+                    p.opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    gn_d = grad_norm(d_params)
+                    if not (torch.isfinite(loss_d) and torch.isfinite(gn_d)):
+                        finite = False
+                        break
+                    p.opt_d.step()
+                    p.augment.observe(real_logits)
+                    p.images += B
+
+                # G step: D frozen so its weight gradients are not computed
+                if finite:
+                    p.D.requires_grad_(False)
+                    y_g = y  # the real batch's labels: generated classes follow the data's
+                    z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
+                    with autocast():
+                        fake = G_train(z, y_g)
+                        fake_logits_g = D_of(fake, y_g).float()
+                        loss_g = loss.g(fake_logits_g)
+                    p.opt_g.zero_grad(set_to_none=True)
+                    loss_g.backward()
+                    p.D.requires_grad_(True)
+                    gn_g = grad_norm(g_params)
+                    finite = bool(torch.isfinite(loss_g)) and bool(torch.isfinite(gn_g))
+                    if finite:
+                        p.opt_g.step()
+                        stats = {
+                            "loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                            "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
+                            "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
+                            "grad_norm_d": gn_d, "grad_norm_g": gn_g,
+                        }
 
             # Non-finite values: skip the step; after several in a row, roll back or stop
             if not finite:

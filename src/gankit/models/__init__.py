@@ -1,6 +1,7 @@
 """Architecture registry: each family is one file, parameterised by resolution and channels."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -67,8 +68,13 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
     return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac)
 
 
-def build_models(spec: Spec, arch_name: str) -> tuple[nn.Module, nn.Module]:
+def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Module, nn.Module]:
+    """(G, D); with `vae`, D is the encoder: the same body, unconditioned, with a
+    2 * z_dim head (posterior mean and log-variance)."""
     arch = ARCHS.get(arch_name)
+    if vae:
+        enc = dataclasses.replace(spec, sn_d=False, num_classes=0, pac=1)
+        return arch.generator(spec), arch.discriminator(enc, out_dim=2 * spec.z_dim)
     return arch.generator(spec), arch.discriminator(spec)
 
 
