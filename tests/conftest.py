@@ -30,3 +30,15 @@ def shared_data(name: str) -> Path:
     if not p.exists():
         pytest.skip(f"{p} is missing (../shared/data is only on developer and CI machines)")
     return p
+
+
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("shared-cache")
+
+
+@pytest.fixture
+def shared_cache(_session_cache, monkeypatch):
+    """One gankit cache for the whole session, so a dataset's classifier is trained once."""
+    monkeypatch.setenv("GANKIT_CACHE", str(_session_cache))
+    return _session_cache

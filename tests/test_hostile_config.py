@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from gankit.config import Config, make_config
 from gankit.errors import ConfigError
 
-from .conftest import ROOT, tiny_overrides
 
 def _sections() -> dict[str, list[str]]:
     cfg = Config()

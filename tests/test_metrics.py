@@ -111,7 +111,7 @@ def test_inception_features_are_repeatable_and_hash_checked(tmp_path, monkeypatc
         FEATURE_NETS.get("inception")(None)
 
 
-def test_eval_command_on_a_tiny_run(tmp_path):
+def test_eval_command_on_a_tiny_run(tmp_path, shared_cache):
     import json
 
     from gankit.cli import main
@@ -130,7 +130,7 @@ def test_eval_command_on_a_tiny_run(tmp_path):
     assert len(prov["features"]["weights_sha256"]) == 64 and prov["step"] == 6
 
 
-def test_real_against_real_beats_noise():
+def test_real_against_real_beats_noise(shared_cache):
     """Classifier FID ranks a held-out real half far better than noise images."""
     from gankit.config import DataConfig
     from gankit.data import load_dataset

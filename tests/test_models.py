@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from gankit.config import ModelConfig
+from gankit.errors import ConfigError
 from gankit.losses import LOSSES, gradient_penalty, r1_penalty
 from gankit.models import ARCHS, build_models, make_spec
-from gankit.errors import ConfigError
 
 CASES = [("mlp", (2,))] + [("dcgan", (c, r, r)) for r in (16, 32, 64) for c in (1, 3)] + [("resnet", (c, r, r)) for r in (32, 64) for c in (1, 3)]
 

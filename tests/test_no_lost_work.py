@@ -92,11 +92,11 @@ def test_stop_signal_saves_says_where_and_resume_is_bit_exact(tmp_path, sig, nam
     resumed = load_checkpoint(list_checkpoints(out / "checkpoints")[0])
     straight = train(make_config({}, tiny_overrides(**{**over, "train.steps": n})), tmp_path / "straight", quiet=True)
     assert resumed["step"] == straight.step == n
-    for name in ("G", "D", "G_ema"):
-        assert _states_equal(resumed[name], getattr(straight, name).state_dict()), name
-    for name in ("opt_g", "opt_d"):
-        sa, sb = resumed[name]["state"], getattr(straight, name).state_dict()["state"]
-        assert all(torch.equal(sa[i][m], sb[i][m]) for i in sa for m in ("exp_avg", "exp_avg_sq")), name
+    for net in ("G", "D", "G_ema"):
+        assert _states_equal(resumed[net], getattr(straight, net).state_dict()), net
+    for opt in ("opt_g", "opt_d"):
+        sa, sb = resumed[opt]["state"], getattr(straight, opt).state_dict()["state"]
+        assert all(torch.equal(sa[i][m], sb[i][m]) for i in sa for m in ("exp_avg", "exp_avg_sq")), opt
     assert resumed["augment"]["p"] == straight.augment.p
 
 

@@ -63,6 +63,13 @@ def _eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(a: argparse.Namespace) -> int:
+    from .compare import compare_command
+
+    compare_command(a)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gankit", description="Train, sample, evaluate and compare GANs.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -100,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
     e.set_defaults(fn=_eval)
+
+    c = sub.add_parser("compare", help="evaluate several runs (GAN, VAE) identically, side by side")
+    c.add_argument("runs", nargs="*", help="run folders or checkpoint files")
+    c.add_argument("--configs", nargs="+", default=None, help="train these presets first, each for --budget-minutes")
+    c.add_argument("--budget-minutes", type=float, default=0.0, help="wall-clock training budget per config")
+    c.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="overrides applied to every --configs preset")
+    c.add_argument("--out", required=True, help="folder for compare.md, compare.png, compare.json (and runs/ with --configs)")
+    c.add_argument("--n", type=int, default=5000, help="generated samples per run (real: the same number or all)")
+    c.add_argument("--real", default=None, help="one real data source for all runs (default: the runs' own, which must agree)")
+    c.add_argument("--features", default=None, help="classifier (default for labelled data) or inception")
+    c.add_argument("--inception", default=None, help="path to the FID Inception TorchScript file")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="cpu")
+    c.set_defaults(fn=_compare)
     return ap
 
 

@@ -107,6 +107,8 @@ class TrainConfig:
     """Discriminator Adam betas."""
     lr_decay: Literal["none", "linear", "cosine"] = "none"
     """Learning-rate schedule over the run (both networks)."""
+    max_minutes: float = 0.0
+    """Wall-clock budget: stop (saving as at the last step) once training has taken this long; 0: no limit."""
     d_steps: int = 1
     """Discriminator steps per generator step."""
     ema_halflife: float = 10000.0
@@ -150,6 +152,7 @@ class TrainConfig:
             b = getattr(self, key)
             _check(len(b) == 2 and all(0 <= x < 1 for x in b), f"train.{key}", f"must be two numbers in [0, 1), got {list(b)}")
         _check(self.ema_halflife >= 0, "train.ema_halflife", f"must be >= 0, got {self.ema_halflife}")
+        _check(self.max_minutes >= 0, "train.max_minutes", f"must be >= 0, got {self.max_minutes}")
         _check(0 <= self.threads <= 1024, "train.threads", f"must be 0..1024, got {self.threads}")
         _check(self.max_rollbacks >= 0, "train.max_rollbacks", f"must be >= 0, got {self.max_rollbacks}")
         _check(self.max_nonfinite >= 1, "train.max_nonfinite", f"must be >= 1, got {self.max_nonfinite}")

@@ -19,8 +19,8 @@ from .data import Dataset, load_dataset
 from .errors import GankitError
 from .losses import LOSSES, gradient_penalty, r1_penalty
 from .run import Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, restore, state_of, truncate_jsonl
-from .vae import encode, kl_weight, reparameterise, vae_terms
 from .sampling import generate, latents, recalibrate_bn
+from .vae import encode, kl_weight, reparameterise, vae_terms
 from .viz import save_grid, save_scatter
 
 
@@ -245,9 +245,11 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
             acc_n += 1
             bar.update(1)
 
-            # once per interval: metrics line, grid, evaluation, checkpoint
-            if p.step % t.log_every == 0 or p.step == t.steps:
-                now = time.perf_counter()
+            # once per interval (and at the last step, or when the time budget is spent):
+            # metrics line, grid, evaluation, checkpoint
+            now = time.perf_counter()
+            last = p.step == t.steps or (t.max_minutes > 0 and wall0 + now - t_start >= 60 * t.max_minutes)
+            if p.step % t.log_every == 0 or last:
                 p.wall = wall0 + (now - t_start)
                 rec = {"step": p.step, "images": p.images}
                 rec.update({k: round(float(v) / acc_n, 6) for k, v in acc.items()})
@@ -262,14 +264,16 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                 bar.set_postfix({k: f"{rec[k]:.3g}" for k in ("loss_d", "loss_g", "loss") if k in rec} | {"img/s": f"{rec['images_per_s']:.0f}"})
                 acc, acc_n = {}, 0
                 t_interval, img_interval = now, p.images
-            if p.step % t.sample_every == 0 or p.step == t.steps:
+            if p.step % t.sample_every == 0 or last:
                 save_samples(p, ds, sample_dir, fixed_seed)
-            if evaluator is not None and (p.step % cfg.eval.every == 0 or p.step == t.steps):
+            if evaluator is not None and (p.step % cfg.eval.every == 0 or last):
                 rec = {"step": p.step, "images": p.images} | evaluator(p)
                 append_jsonl(metrics_path, rec)
-            if p.step % t.checkpoint_every == 0 or p.step == t.steps:
+            if p.step % t.checkpoint_every == 0 or last:
                 p.wall = wall0 + (time.perf_counter() - t_start)
                 save()
+            if last:
+                break
             if stop["sig"] is not None:
                 p.wall = wall0 + (time.perf_counter() - t_start)
                 path = save()

@@ -78,4 +78,4 @@ def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Modu
     return arch.generator(spec), arch.discriminator(spec)
 
 
-from . import dcgan, mlp, resnet  # noqa: E402,F401  (fill the registry)
+from . import dcgan, mlp, resnet  # noqa: F401  (fill the registry)

@@ -1,0 +1,162 @@
+"""`gankit compare`: several runs (GANs, VAEs) measured the same way, side by side.
+
+Every run is evaluated with the same metrics, feature network, real split, sample count
+and seed. Runs trained on different data are refused unless `--real` names one real set
+that all of them are measured against.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw
+
+from .config import load_config
+from .errors import GankitError
+from .metrics.evaluate import evaluate_samples, generate_for_eval, real_data_for
+from .run import LoadedGenerator, load_generator
+from .viz import grid_image
+
+METRICS = ("fid", "kid", "pr", "dc", "classes")
+# (column, key in the evaluation, lower is better)
+COLUMNS = (("FID", "fid", True), ("KID", "kid", True), ("precision", "precision", False), ("recall", "recall", False),
+           ("density", "density", False), ("coverage", "coverage", False), ("classes", "classes_covered", False),
+           ("class KL", "class_kl", True))
+
+
+def train_for_budget(configs: list[str], minutes: float, out: Path, overrides: list[str]) -> list[Path]:
+    """Train each config for the same wall-clock budget into out/runs/<name>; returns the run folders."""
+    from .train import train
+
+    cfgs = [(Path(c).stem, load_config(c, [*overrides, f"train.max_minutes={minutes}"])) for c in configs]
+    names = [n for n, _ in cfgs]
+    if len(set(names)) != len(names):
+        raise GankitError(f"--configs: two configs share a name ({', '.join(names)}); their run folders would clash")
+    runs = []
+    for name, cfg in cfgs:
+        run = out / "runs" / name
+        print(f"training {name} for {minutes:g} min -> {run}", flush=True)
+        train(cfg, run, resume="auto" if run.exists() else None, quiet=True)
+        runs.append(run)
+    return runs
+
+
+def _label(lg: LoadedGenerator, run: str) -> str:
+    return Path(run).name if Path(run).is_dir() else Path(run).stem
+
+
+def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0, real: str | None = None,
+                 features: str | None = None, inception: str | None = None, device: str = "cpu") -> list[dict[str, Any]]:
+    """Evaluate every run identically; write compare.md, compare.png and compare.json into `out`."""
+    if not runs:
+        raise GankitError("compare: name at least one run folder, or --configs with --budget-minutes")
+    loaded = [(str(r), load_generator(r, device)) for r in runs]
+    if real is None:
+        first_run, first = loaded[0]
+        for r, lg in loaded[1:]:
+            if lg.data.get("fingerprint") != first.data.get("fingerprint"):
+                raise GankitError(
+                    f"{r}: was trained on other data ({lg.data.get('name')}) than {first_run} ({first.data.get('name')}); "
+                    f"compare runs on the same data, or pass --real SOURCE to measure all against one real set")
+    kinds = {lg.data["kind"] for _, lg in loaded}
+    if kinds != {"image"}:
+        raise GankitError("compare: only image runs can be compared (2D toys: use gankit eval --metrics modes)")
+    ds = real_data_for(loaded[0][1].cfg.data, real)
+    feats = features or ("classifier" if ds.labels is not None and ds.num_classes >= 2 else "inception")
+    rows = []
+    for r, lg in loaded:
+        x, y = generate_for_eval(lg, n, seed)
+        res = evaluate_samples(x, ds, list(METRICS), feats, seed, inception, fake_labels=y)
+        st = lg.state
+        g_params = sum(p.numel() for p in lg.G.parameters())
+        all_params = g_params + sum(v.numel() for k, v in st["D"].items() if v.is_floating_point() and "running" not in k)
+        wall = float(st.get("wall", 0.0))
+        rows.append({
+            "run": _label(lg, r), "path": str(lg.path), "family": lg.cfg.model.family, "arch": lg.cfg.model.arch,
+            "loss": lg.cfg.loss.name if lg.cfg.model.family == "gan" else f"elbo ({lg.cfg.vae.likelihood})",
+            "steps": lg.step, "images": int(st.get("images", 0)), "wall_minutes": wall / 60,
+            "images_per_s": int(st.get("images", 0)) / wall if wall > 0 else float("nan"),
+            "params_g": g_params, "params_total": all_params, "metrics": res,
+            "grid": grid_image(x[:64].float(), nrow=8, scale=1),
+        })
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(_markdown(rows, ds.name, n, seed, feats))
+    _figure(rows).save(out / "compare.png")
+    (out / "compare.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "grid"} for r in rows], indent=1, default=str))
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "n/a" if not math.isfinite(v) else f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    return str(v)
+
+
+def _markdown(rows: list[dict[str, Any]], real: str, n: int, seed: int, feats: str) -> str:
+    head = ["run", "family", "loss", *[c for c, _, _ in COLUMNS], "train min", "steps", "img/s", "G params", "all params"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r["metrics"]
+        cells = [r["run"], r["family"], r["loss"], *[_fmt(m.get(k, float("nan"))) for _, k, _ in COLUMNS],
+                 f"{r['wall_minutes']:.1f}", str(r["steps"]), _fmt(r["images_per_s"]), f"{r['params_g'] / 1e6:.2f}M",
+                 f"{r['params_total'] / 1e6:.2f}M"]
+        lines.append("| " + " | ".join(cells) + " |")
+    pv = rows[0]["metrics"]["provenance"]
+    lines += ["", (f"All runs: {n} generated samples each (seed {seed}) against {pv['n_real']} real images of `{real}` "
+                   f"({pv['real_split']}); features: {feats}; classes from the dataset's classifier. "
+                   "FID, KID, class KL: lower is better; the rest: higher is better.")]
+    return "\n".join(lines) + "\n"
+
+
+def _figure(rows: list[dict[str, Any]]) -> Image.Image:
+    """Sample grids side by side on top, one bar chart per metric below."""
+    pad, title = 12, 18
+    grids = [r["grid"].convert("RGB") for r in rows]
+    gw = max(g.width for g in grids)
+    gh = max(g.height for g in grids)
+    cols = [(c, k, lower) for c, k, lower in COLUMNS if any(math.isfinite(float(r["metrics"].get(k, float("nan")))) for r in rows)]
+    bar_h, bar_w = 22 * len(rows) + title + pad, 260
+    per_row = max(1, (len(rows) * (gw + pad) + pad) // (bar_w + pad))
+    n_bar_rows = math.ceil(len(cols) / per_row)
+    width = max(len(rows) * (gw + pad) + pad, per_row * (bar_w + pad) + pad)
+    img = Image.new("RGB", (width, title + gh + 2 * pad + n_bar_rows * bar_h), "white")
+    draw = ImageDraw.Draw(img)
+    palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+    for i, (r, g) in enumerate(zip(rows, grids)):
+        x0 = pad + i * (gw + pad)
+        draw.text((x0, 2), r["run"], fill=palette[i % len(palette)])
+        img.paste(g, (x0, title))
+    y_top = title + gh + pad
+    for j, (c, k, lower) in enumerate(cols):
+        bx, by = pad + (j % per_row) * (bar_w + pad), y_top + (j // per_row) * bar_h
+        vals = [float(r["metrics"].get(k, float("nan"))) for r in rows]
+        finite = [v for v in vals if math.isfinite(v)]
+        top = max(max(finite), 1e-12) if finite else 1.0
+        draw.text((bx, by), f"{c} ({'lower' if lower else 'higher'} is better)", fill="black")
+        for i, v in enumerate(vals):
+            y = by + title + i * 22
+            w = int((bar_w - 70) * max(v, 0) / top) if math.isfinite(v) else 0
+            draw.rectangle([bx, y, bx + max(w, 1), y + 16], fill=palette[i % len(palette)])
+            draw.text((bx + w + 4, y + 2), _fmt(v), fill="black")
+    return img
+
+
+def compare_command(a: argparse.Namespace) -> None:
+    out = Path(a.out)
+    runs = list(a.runs)
+    if a.configs:
+        if not a.budget_minutes or a.budget_minutes <= 0:
+            raise GankitError("--budget-minutes: give a positive budget when training --configs")
+        runs += train_for_budget(a.configs, a.budget_minutes, out, list(a.set or []))
+    elif a.budget_minutes:
+        raise GankitError("--budget-minutes: only applies with --configs")
+    if a.n < 10:
+        raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
+    torch.manual_seed(a.seed)
+    rows = compare_runs(runs, out, a.n, a.seed, a.real, a.features, a.inception, a.device)
+    print((out / "compare.md").read_text())
+    print(f"wrote {out / 'compare.md'} and {out / 'compare.png'} ({len(rows)} runs)")

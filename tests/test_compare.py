@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from gankit.compare import compare_runs
+from gankit.config import make_config
+from gankit.errors import GankitError
+from gankit.train import train
+
+from .conftest import tiny_overrides
+from .test_train import _cli
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cmp")
+    train(make_config({}, tiny_overrides()), root / "gan", quiet=True)
+    train(make_config({}, tiny_overrides(**{"model.family": "vae"})), root / "vae", quiet=True)
+    return root
+
+
+def test_compare_writes_one_row_per_run(two_runs, tmp_path, shared_cache):
+    rows = compare_runs([two_runs / "gan", two_runs / "vae"], tmp_path, n=60)
+    assert [r["run"] for r in rows] == ["gan", "vae"] and [r["family"] for r in rows] == ["gan", "vae"]
+    md = (tmp_path / "compare.md").read_text().splitlines()
+    assert md[0].startswith("| run | family") and len([x for x in md if x.startswith("| gan ") or x.startswith("| vae ")]) == 2
+    saved = json.loads((tmp_path / "compare.json").read_text())
+    for r in saved:  # every run measured the same way, on the same real subset
+        assert r["metrics"]["fid"] >= 0 and 0 <= r["metrics"]["precision"] <= 1
+        assert r["metrics"]["provenance"]["n_fake"] == 60
+    assert len({json.dumps(r["metrics"]["provenance"]["real_split"]) for r in saved}) == 1
+    from PIL import Image
+
+    assert Image.open(tmp_path / "compare.png").width > 100
+
+
+def test_compare_refuses_runs_on_other_data_unless_one_real_set_is_named(two_runs, tmp_path, shared_cache):
+    other = tmp_path / "other"
+    train(make_config({}, tiny_overrides(**{"data.limit": 500})), other, quiet=True)
+    with pytest.raises(GankitError, match="trained on other data"):
+        compare_runs([two_runs / "gan", other], tmp_path / "c", n=30)
+    rows = compare_runs([two_runs / "gan", other], tmp_path / "c", n=30, real="digits")
+    assert len(rows) == 2
+
+
+def test_compare_trains_configs_for_a_budget(tmp_path, shared_cache):
+    r = _cli("compare", "--configs", "configs/mnist_vae.yaml", "configs/mnist_dcgan.yaml", "--budget-minutes", "0.05",
+             "--set", *tiny_overrides(**{"train.steps": 100000}), "--n", "30", "--out", str(tmp_path), cwd=str(_root()))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "compare.json").read_text())
+    assert [x["run"] for x in rows] == ["mnist_vae", "mnist_dcgan"]
+    for x in rows:  # stopped by the budget, not by train.steps
+        assert 0 < x["steps"] < 100000 and x["wall_minutes"] == pytest.approx(0.05, abs=0.05)
+
+
+def _root():
+    from .conftest import ROOT
+
+    return ROOT
