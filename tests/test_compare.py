@@ -50,7 +50,7 @@ def test_compare_trains_configs_for_a_budget(tmp_path, shared_cache):
     rows = json.loads((tmp_path / "compare.json").read_text())
     assert [x["run"] for x in rows] == ["mnist_vae", "mnist_dcgan"]
     for x in rows:  # stopped by the budget, not by train.steps
-        assert 0 < x["steps"] < 100000 and x["wall_minutes"] == pytest.approx(0.05, abs=0.05)
+        assert 0 < x["steps"] < 100000 and 0.05 <= x["wall_minutes"] < 0.5
 
 
 def _root():

@@ -161,7 +161,7 @@ def test_non_finite_that_keeps_coming_back_stops_after_max_rollbacks(tmp_path, m
     with pytest.raises(GankitError, match="again after 2 rollbacks"):
         train(cfg, tmp_path, quiet=True)
     events = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "event" in x]
-    assert [e["lr_scale"] for e in events] == [0.5, 0.25]
+    assert [e["lr_d"] for e in events] == pytest.approx([cfg.train.lr_d / 2, cfg.train.lr_d / 4])
     assert load_checkpoint(list_checkpoints(tmp_path / "checkpoints")[0])["step"] == 3
 
 

@@ -70,6 +70,14 @@ def _compare(a: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(a: argparse.Namespace) -> int:
+    from .health import doctor
+
+    text, _ = doctor(Path(a.run))
+    print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gankit", description="Train, sample, evaluate and compare GANs.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -107,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
     e.set_defaults(fn=_eval)
+
+    h = sub.add_parser("doctor", help="diagnose a finished or running run: findings, evidence, suggestions, verdict")
+    h.add_argument("run", help="a run folder")
+    h.set_defaults(fn=_doctor)
 
     c = sub.add_parser("compare", help="evaluate several runs (GAN, VAE) identically, side by side")
     c.add_argument("runs", nargs="*", help="run folders or checkpoint files")

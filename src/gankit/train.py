@@ -1,7 +1,6 @@
 """The training loop: one function, readable top to bottom."""
 from __future__ import annotations
 
-import dataclasses
 import math
 import signal
 import sys
@@ -9,14 +8,17 @@ import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
+from .augment import Augmenter
 from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries, save_checkpoint
-from .config import Config, dump_yaml
+from .config import Config, dump_yaml, make_config
 from .data import Dataset, load_dataset
-from .errors import GankitError
+from .errors import ConfigError, GankitError
+from .health import DiversityProbe, HealthMonitor, write_finding
 from .losses import LOSSES, gradient_penalty, r1_penalty
 from .run import Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, restore, state_of, truncate_jsonl
 from .sampling import generate, latents, recalibrate_bn
@@ -138,11 +140,33 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
 
         evaluator = TrainingEvaluator(cfg, ds)
 
+    probe = DiversityProbe(ds, p.spec.z_dim, p.spec.num_classes)
+    monitor = HealthMonitor(p.cfg.train.lr_g, p.cfg.train.lr_d, p.cfg.loss.r1, len(ds), bool(cfg.augment.policy), t.steps)
+    health_path = out / "health.jsonl"
+
+    def check_health(rec: dict) -> None:
+        for f in monitor.observe(rec):
+            log(quiet, f.line())
+            if f.severity == "error" and t.on_failure == "stop":
+                f.action = "stopped the run"
+                write_finding(health_path, f)
+                raise GankitError(f"training stopped at step {p.step} (train.on_failure=stop): {f.line()}")
+            if f.severity == "error" and t.on_failure == "rollback":
+                f.action = _rollback_or_stop(p, ckpt_dir, metrics_path, quiet, reason=f.name, remedy=f.suggestion, before=f.since)
+                write_finding(health_path, f)
+                monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
+                monitor.r1, monitor.augmenting = p.cfg.loss.r1, bool(p.cfg.augment.policy)
+                (out / "config.yaml").write_text(dump_yaml(p.cfg))
+                return
+            f.action = "warned"
+            write_finding(health_path, f)
+
     bar = tqdm(total=t.steps, initial=p.step, disable=quiet or not sys.stdout.isatty(), dynamic_ncols=True)
     acc: dict[str, torch.Tensor] = {}
     acc_n, nonfinite_run = 0, 0
     t_start, t_interval, img_interval = time.perf_counter(), time.perf_counter(), p.images
     wall0 = p.wall
+    first_log = True
     try:
         while p.step < t.steps:
             f = lr_factor(t.lr_decay, p.step, t.steps)
@@ -188,10 +212,10 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                         real_logits = D_of(real, y).float()
                         fake_logits = D_of(fake, y).float()
                         loss_d = loss.d(real_logits, fake_logits)
-                    if cfg.loss.gp > 0:
-                        loss_d = loss_d + cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y)
-                    if cfg.loss.r1 > 0:
-                        loss_d = loss_d + cfg.loss.r1 * r1_penalty(D_packed, p.augment(real), y)
+                    if p.cfg.loss.gp > 0:
+                        loss_d = loss_d + p.cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y)
+                    if p.cfg.loss.r1 > 0:
+                        loss_d = loss_d + p.cfg.loss.r1 * r1_penalty(D_packed, p.augment(real), y)
                     p.opt_d.zero_grad(set_to_none=True)
                     loss_d.backward()
                     gn_d = grad_norm(d_params)
@@ -222,6 +246,7 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                             "loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
                             "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
                             "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
+                            "r_t": torch.sign(real_logits.detach()).mean(),
                             "grad_norm_d": gn_d, "grad_norm_g": gn_g,
                         }
 
@@ -233,7 +258,9 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                 p.opt_d.zero_grad(set_to_none=True)
                 if nonfinite_run >= t.max_nonfinite:
                     nonfinite_run = 0
-                    _rollback_or_stop(p, ckpt_dir, metrics_path, quiet, reason=f"{t.max_nonfinite} non-finite steps in a row")
+                    _rollback_or_stop(p, ckpt_dir, metrics_path, quiet, reason=f"{t.max_nonfinite} non-finite steps in a row",
+                                      remedy={"train.lr_g": p.cfg.train.lr_g / 2, "train.lr_d": p.cfg.train.lr_d / 2})
+                    monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
                 continue
             nonfinite_run = 0
 
@@ -260,15 +287,22 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                 })
                 if p.augment.active:
                     rec.update({"augment_p": round(p.augment.p, 5), "r_t": round(p.augment.rt, 5)})
+                rec.update(probe(p.G, dev))
+                if first_log:
+                    rec["dataset_size"], first_log = len(ds), False
                 append_jsonl(metrics_path, rec)
                 bar.set_postfix({k: f"{rec[k]:.3g}" for k in ("loss_d", "loss_g", "loss") if k in rec} | {"img/s": f"{rec['images_per_s']:.0f}"})
                 acc, acc_n = {}, 0
                 t_interval, img_interval = now, p.images
+                check_health(rec)
+                if p.step < rec["step"]:  # rolled back: continue from the restored step
+                    continue
             if p.step % t.sample_every == 0 or last:
                 save_samples(p, ds, sample_dir, fixed_seed)
             if evaluator is not None and (p.step % cfg.eval.every == 0 or last):
                 rec = {"step": p.step, "images": p.images} | evaluator(p)
                 append_jsonl(metrics_path, rec)
+                check_health(rec)
             if p.step % t.checkpoint_every == 0 or last:
                 p.wall = wall0 + (time.perf_counter() - t_start)
                 save()
@@ -287,30 +321,57 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     return p
 
 
-def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, quiet: bool, reason: str) -> None:
-    """Restore the last good checkpoint with halved learning rates, or stop."""
+def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, quiet: bool, reason: str,
+                      remedy: dict[str, Any], before: int | None = None) -> str:
+    """Restore the newest checkpoint saved before step `before` (else the oldest kept) and
+    apply `remedy` (config key -> value), or stop; returns what was done."""
     t = p.cfg.train
     if t.on_failure != "rollback":
         raise GankitError(f"training stopped at step {p.step}: {reason}; lower train.lr_g / train.lr_d or set train.on_failure=rollback")
     if p.counters["rollbacks"] >= t.max_rollbacks:
         raise GankitError(f"training stopped at step {p.step}: {reason} again after {p.counters['rollbacks']} rollbacks "
                           f"(train.max_rollbacks); the last good checkpoint is kept; check the data and the config")
-    found = latest_valid(ckpt_dir)
+    found = None
+    for path in list_checkpoints(ckpt_dir):  # newest first
+        if before is None or int(path.stem[5:]) < before:
+            found = latest_valid_from(path, ckpt_dir)
+            if found is not None:
+                break
+    if found is None:
+        found = latest_valid(ckpt_dir) if before is None else _oldest_valid(ckpt_dir)
     if found is None:
         raise GankitError(f"training stopped at step {p.step}: {reason}, and no checkpoint to roll back to")
     rollbacks, nonfinite = p.counters["rollbacks"] + 1, p.counters["nonfinite"]
+    cfg = p.cfg
+    try:
+        new_cfg = make_config(cfg.to_dict(), [f"{k}={v}" for k, v in remedy.items()])
+    except ConfigError as e:
+        raise GankitError(f"training stopped at step {p.step}: {reason}; the remedy cannot be applied here ({e})") from None
     restore(p, found[1], found[0])
     p.counters.update(rollbacks=rollbacks, nonfinite=nonfinite)
-    p.cfg = _scaled_lr(p.cfg, 0.5)
-    scale = 0.5**rollbacks
+    p.cfg = new_cfg
+    if new_cfg.augment != cfg.augment:
+        p.augment = Augmenter(new_cfg.augment, new_cfg.train.batch_size, new_cfg.train.seed)
     truncate_jsonl(metrics_path, p.step)
-    append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "lr_scale": scale})
-    log(quiet, f"rolled back to {found[0]} (step {p.step}) after {reason}; learning rates x{scale}")
+    change = " ".join(f"{k}={v}" for k, v in remedy.items())
+    append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": change,
+                                "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
+    log(quiet, f"rolled back to {found[0]} (step {p.step}) after {reason}; now {change}")
+    return f"rolled back to step {p.step} and set {change}"
 
 
-def _scaled_lr(cfg: Config, scale: float) -> Config:
-    base = cfg.train
-    return dataclasses.replace(cfg, train=dataclasses.replace(base, lr_g=base.lr_g * scale, lr_d=base.lr_d * scale))
+def latest_valid_from(path: Path, ckpt_dir: Path):
+    try:
+        return path, load_checkpoint(path)
+    except GankitError:
+        return None
+
+
+def _oldest_valid(ckpt_dir: Path):
+    for path in reversed(list_checkpoints(ckpt_dir)):
+        if (found := latest_valid_from(path, ckpt_dir)) is not None:
+            return found
+    return None
 
 
 def log(quiet: bool, msg: str) -> None:
