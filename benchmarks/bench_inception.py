@@ -33,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8, 25, 50])
     a = ap.parse_args()
     torch.manual_seed(0)
     net, _ = load_inception()
@@ -44,10 +45,12 @@ def main() -> None:
           f"(features up to {float(f1.abs().max()):.2f})")
     print("| variant | batch | images/s |\n|---|---|---|")
     for name, model in (("shipped", net), ("frozen", frozen)):
-        for batch in ((1, 25, 50, 100) if name == "shipped" else (25, 50, 100)):
-            n = min(a.n, 10) if batch == 1 else a.n
+        for batch in a.batches:
+            n = min(a.n, 20) if batch <= 4 else a.n
             print(f"| {name} | {batch} | {rate(model, x[:n], batch, a.repeats):.1f} |", flush=True)
-    r = rate(net, x, 50, 1)
+    from gankit.metrics.features import INCEPTION_BATCH
+
+    r = rate(net, x, INCEPTION_BATCH, 1)
     print(f"\nFID with 10k generated samples (real statistics cached): about {10000 / r / 60:.0f} minutes of features at {r:.1f} images/s")
 
 

@@ -8,7 +8,7 @@ from gankit.errors import GankitError
 from gankit.health import HealthMonitor, doctor
 from gankit.train import train
 
-from .conftest import tiny_overrides
+from .conftest import ROOT, tiny_overrides
 
 QUIET_LOG = {"train.sample_every": 10**6, "train.checkpoint_every": 10**6, "train.threads": 2}
 
@@ -86,8 +86,6 @@ def test_metric_regression_after_the_best_evaluation():
 def test_a_healthy_run_raises_nothing_and_doctor_says_so(tmp_path):
     from gankit.config import load_config
 
-    from .conftest import ROOT
-
     train(load_config(ROOT / "configs" / "digits.yaml", ["train.steps=600", "train.log_every=25", "train.sample_every=600",
                                                          "train.checkpoint_every=600"]), tmp_path, quiet=True)
     assert _names(tmp_path) == []
@@ -135,3 +133,18 @@ def test_on_failure_stop_stops_with_the_finding(tmp_path):
         train(make_config({}, _ring(**{"loss.name": "wgan", "model.sn_d": "false", "train.lr_g": 0.1, "train.lr_d": 0.1,
                                        "train.steps": 100, "train.log_every": 10, "train.on_failure": "stop"})), tmp_path, quiet=True)
     assert _findings(tmp_path)[0]["action"] == "stopped the run"
+
+
+HEALTHY = sorted((ROOT / "tests" / "data" / "healthy_runs").glob("*/metrics.jsonl"))
+
+
+@pytest.mark.parametrize("metrics", HEALTHY, ids=[p.parent.name for p in HEALTHY])
+def test_full_runs_of_shipped_presets_raise_no_false_alarm(metrics):
+    """The metrics.jsonl and config.yaml of complete runs of shipped presets (recorded on
+    this machine, see the folder's README), replayed through the detectors."""
+    text, n = doctor(metrics.parent)
+    assert n == 0, text
+
+
+def test_recorded_healthy_runs_are_present():
+    assert len(HEALTHY) >= 3, "tests/data/healthy_runs should hold full runs of several presets"

