@@ -168,7 +168,8 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     wall0 = p.wall
     first_log = True
     try:
-        while p.step < t.steps:
+        budget_spent = t.max_minutes > 0 and wall0 >= 60 * t.max_minutes  # a resumed run that already used its time
+        while p.step < t.steps and not budget_spent:
             f = lr_factor(t.lr_decay, p.step, t.steps)
             for g in p.opt_g.param_groups:
                 g["lr"] = p.cfg.train.lr_g * f  # p.cfg: a rollback may have lowered it
