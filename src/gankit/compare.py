@@ -73,7 +73,9 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
         res = evaluate_samples(x, ds, list(METRICS), feats, seed, inception, fake_labels=y)
         st = lg.state
         g_params = sum(p.numel() for p in lg.G.parameters())
-        all_params = g_params + sum(v.numel() for k, v in st["D"].items() if v.is_floating_point() and "running" not in k)
+        # trainable D (or encoder) weights: not BN running statistics nor spectral-norm power-iteration vectors
+        all_params = g_params + sum(v.numel() for k, v in st["D"].items()
+                                    if v.is_floating_point() and "running" not in k and not k.endswith(("weight_u", "weight_v")))
         wall = float(st.get("wall", 0.0))
         rows.append({
             "run": _label(lg, r), "path": str(lg.path), "family": lg.cfg.model.family, "arch": lg.cfg.model.arch,

@@ -265,7 +265,6 @@ class DiversityProbe:
         self.z = torch.randn(n, z_dim, generator=g)
         self.y = (torch.arange(n) % num_classes) if num_classes else None
         self.centres = ds.centres.numpy() if getattr(ds, "centres", None) is not None else None
-        self.std = getattr(ds, "std", None)
         self.points_z = torch.randn(500, z_dim, generator=g) if self.centres is not None else None
 
     @torch.no_grad()
@@ -327,7 +326,14 @@ def doctor(run: Path) -> tuple[str, int]:
     found = sorted(logged + [f for f in replay(metrics, cfg) if (f.name, f.since) not in seen], key=lambda f: f.step)
     actions = {(f.name, f.step): f.action for f in logged if f.action}
     lines = []
-    recs = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip().startswith("{") and '"images"' in x]
+    recs = []
+    for x in metrics.read_text().splitlines():
+        try:
+            r = json.loads(x)
+        except json.JSONDecodeError:
+            continue  # a line being written right now
+        if "images" in r:
+            recs.append(r)
     last = recs[-1] if recs else {}
     lines.append(f"run {run}: {last.get('step', 0)} steps logged, {len(found)} finding(s)")
     for f in found:
