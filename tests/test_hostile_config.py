@@ -2,6 +2,7 @@
 import dataclasses
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +61,10 @@ def test_fuzzed_config_trees_fail_cleanly(flat):
 @given(keys, st.one_of(st.text(max_size=20), st.sampled_from([".nan", ".inf", "-.inf", "1e400", "[1, .nan]", "{a: 1}", "0", "-1", "1e9", "true", "null", "[]"])))
 def test_fuzzed_overrides_fail_cleanly(key, raw):
     _assert_clean(None, [f"{key}={raw}"])
+
+
+def test_override_with_a_newline_is_one_line():
+    for text in ("model=\n", "train.st\neps=3", "train.steps=\n5x"):
+        with pytest.raises(ConfigError) as e:
+            make_config(None, [text])
+        assert "\n" not in str(e.value), str(e.value)

@@ -353,12 +353,14 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
+    shown = text if text.isprintable() else repr(text)  # error messages stay on one line
     if "=" not in text:
-        raise ConfigError(f"{text}: an override must look like key.sub=value")
+        raise ConfigError(f"{shown}: an override must look like key.sub=value")
     key, raw = text.split("=", 1)
     key = key.strip()
-    if not key or "." not in key:
-        raise ConfigError(f"{text}: an override must look like section.key=value (for example train.steps=100)")
+    if not key or "." not in key or not key.isprintable():
+        named = key if key and key.isprintable() else shown
+        raise ConfigError(f"{named}: an override must look like section.key=value (for example train.steps=100)")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
