@@ -290,15 +290,22 @@ def write_finding(path: Path, f: Finding) -> None:
         fh.write(json.dumps(asdict(f)) + "\n")
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file; a line being written right now is left out."""
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
 def replay(metrics_path: Path, cfg) -> list[Finding]:
     """Run the detectors over a run's metrics.jsonl (finished or still running)."""
     mon = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, 0, bool(cfg.augment.policy), cfg.train.steps)
     found = []
-    for line in metrics_path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line being written right now
+    for rec in read_jsonl(metrics_path):
         if "dataset_size" in rec:
             mon.data_size = rec["dataset_size"]
         found += mon.observe(rec)
@@ -317,23 +324,16 @@ def doctor(run: Path) -> tuple[str, int]:
     logged = []  # written during training: they survive a rollback that truncates metrics.jsonl
     hp = run / "health.jsonl"
     if hp.is_file():
-        for line in hp.read_text().splitlines():
+        for r in read_jsonl(hp):
             try:
-                logged.append(Finding(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
+                logged.append(Finding(**r))
+            except TypeError:
                 continue
     seen = {(f.name, f.since) for f in logged}
     found = sorted(logged + [f for f in replay(metrics, cfg) if (f.name, f.since) not in seen], key=lambda f: f.step)
     actions = {(f.name, f.step): f.action for f in logged if f.action}
     lines = []
-    recs = []
-    for x in metrics.read_text().splitlines():
-        try:
-            r = json.loads(x)
-        except json.JSONDecodeError:
-            continue  # a line being written right now
-        if "images" in r:
-            recs.append(r)
+    recs = [r for r in read_jsonl(metrics) if "images" in r]
     last = recs[-1] if recs else {}
     lines.append(f"run {run}: {last.get('step', 0)} steps logged, {len(found)} finding(s)")
     for f in found:
