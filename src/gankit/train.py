@@ -335,7 +335,7 @@ def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, quiet: bool,
     found = None
     for path in list_checkpoints(ckpt_dir):  # newest first
         if before is None or int(path.stem[5:]) < before:
-            found = latest_valid_from(path, ckpt_dir)
+            found = _load_or_none(path)
             if found is not None:
                 break
     if found is None:
@@ -361,7 +361,7 @@ def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, quiet: bool,
     return f"rolled back to step {p.step} and set {change}"
 
 
-def latest_valid_from(path: Path, ckpt_dir: Path):
+def _load_or_none(path: Path):
     try:
         return path, load_checkpoint(path)
     except GankitError:
@@ -370,7 +370,7 @@ def latest_valid_from(path: Path, ckpt_dir: Path):
 
 def _oldest_valid(ckpt_dir: Path):
     for path in reversed(list_checkpoints(ckpt_dir)):
-        if (found := latest_valid_from(path, ckpt_dir)) is not None:
+        if (found := _load_or_none(path)) is not None:
             return found
     return None
 
