@@ -85,17 +85,17 @@ class Augmenter:
 
     def observe(self, real_logits: Tensor) -> None:
         """Feed D(real) logits; every INTERVAL calls, move p towards r_t = target."""
-        self._signs += float(torch.sign(real_logits.detach().float()).sum())
+        self._signs = self._signs + torch.sign(real_logits.detach().float()).sum()  # stays on the device
         self._count += real_logits.numel()
-        if self._count >= self.INTERVAL * self.batch_size:
-            self.rt = self._signs / self._count
+        if self._count >= self.INTERVAL * self.batch_size:  # read once per INTERVAL steps
+            self.rt = float(self._signs) / self._count
             if self.cfg.adaptive:
                 step = self._count / (self.cfg.speed_kimg * 1000)
                 self.p = float(min(1.0, max(0.0, self.p + (step if self.rt > self.cfg.target else -step))))
             self._signs, self._count = 0.0, 0
 
     def state_dict(self) -> dict:
-        return {"p": self.p, "rt": self.rt, "signs": self._signs, "count": self._count, "gen": self.gen.get_state()}
+        return {"p": self.p, "rt": self.rt, "signs": float(self._signs), "count": self._count, "gen": self.gen.get_state()}
 
     def load_state_dict(self, s: dict) -> None:
         self.p, self.rt, self._signs, self._count = float(s["p"]), float(s["rt"]), float(s["signs"]), int(s["count"])

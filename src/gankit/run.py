@@ -10,6 +10,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,106 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (0 where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(r / (1 << 20) if sys.platform == "darwin" else r / 1024, 1)  # bytes on macOS, KiB on Linux
+
+
+SYNC_FREE_DEVICES = {"cuda"}  # devices whose steps never wait for a value (tests add "cpu")
+
+
+def defer_checks(device: torch.device) -> bool:
+    """On a GPU, reading a value (is the loss finite?) makes the host wait for the device;
+    there the finiteness checks stay on the device and are read once per log interval."""
+    return device.type in SYNC_FREE_DEVICES
+
+
+class Batches:
+    """Real batches and latents on the training device. On a GPU the uint8 data is copied
+    there once, and indices and latents travel through pinned memory, so the step never
+    waits for a copy. On the CPU the data tensor is used in place (held once)."""
+
+    def __init__(self, ds: Dataset, device: torch.device, channels_last: bool, conditional: bool):
+        self.ds, self.device, self.channels_last = ds, device, channels_last
+        self.gpu = device.type == "cuda"
+        self.x = ds.x.to(device) if self.gpu else ds.x
+        self.labels = None if not conditional else (ds.labels.to(device) if self.gpu else ds.labels)
+
+    def send(self, t: torch.Tensor) -> torch.Tensor:
+        return t.pin_memory().to(self.device, non_blocking=True) if self.gpu else t
+
+    def real(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = self.send(idx)
+        b = self.ds.to_float(idx, self.x)
+        if self.channels_last and b.dim() == 4:
+            b = b.contiguous(memory_format=torch.channels_last)
+        return b, (self.labels[idx] if self.labels is not None else None)
+
+
+class FiniteGuard:
+    """Skips an update whose loss or gradient norm is not finite.
+
+    Eager (CPU): `ok` reads the check at once and the loop skips the step. Deferred (GPU):
+    `ok` folds the check into a flag on the device and answers True; `step` hands the flag
+    to fused Adam (its `found_inf`), which leaves weights and moments untouched when it is
+    set; `flush` reads the counts once per log interval.
+    """
+
+    def __init__(self, device: torch.device):
+        self.deferred = defer_checks(device)
+        self.device = device
+        self.bad = torch.zeros((), dtype=torch.bool, device=device)
+        self.total = torch.zeros((), dtype=torch.long, device=device)  # deferred: bad steps since the last flush
+        self.run = torch.zeros((), dtype=torch.long, device=device)  # deferred: bad steps in a row
+        self.worst = torch.zeros((), dtype=torch.long, device=device)  # deferred: longest such run since the last flush
+
+    def begin(self) -> None:
+        if self.deferred:
+            self.bad = torch.zeros((), dtype=torch.bool, device=self.device)
+
+    def ok(self, *values: torch.Tensor) -> bool:
+        fin = torch.stack([torch.isfinite(v).all() for v in values]).all()
+        if not self.deferred:
+            return bool(fin)
+        self.bad = self.bad | ~fin
+        return True
+
+    def step(self, opt: torch.optim.Optimizer) -> None:
+        if self.deferred:
+            opt.found_inf = self.bad.float()
+        opt.step()
+
+    def good(self) -> torch.Tensor | int:
+        """1 for a step that counted (a device tensor when deferred)."""
+        return (~self.bad).long() if self.deferred else 1
+
+    def masked(self, stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Deferred: a skipped step's statistics become 0 (and `good` is 0), so means stay finite."""
+        if not self.deferred:
+            return stats
+        return {k: torch.where(self.bad, torch.zeros_like(v), v) for k, v in stats.items()}
+
+    def end(self) -> None:
+        if self.deferred:
+            self.total += self.bad.long()
+            self.run = (self.run + 1) * self.bad.long()
+            self.worst = torch.maximum(self.worst, self.run)
+
+    def flush(self) -> tuple[int, int]:
+        """Deferred: (bad steps, longest run of them in a row) since the last flush; eager: (0, 0)."""
+        if not self.deferred:
+            return 0, 0
+        total, worst = int(self.total), int(self.worst)
+        self.total.zero_()
+        self.worst.zero_()
+        return total, worst
 
 
 class DataOrder:
@@ -118,7 +219,9 @@ def build_parts(cfg: Config, ds: Dataset) -> Parts:
     if cfg.train.channels_last and ds.kind == "image":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    fused = device.type == "cuda"
+    # fused Adam: one kernel for all parameters (a few % faster on the CPU too), and it can
+    # skip a non-finite update on the device itself (FiniteGuard's deferred mode)
+    fused = True
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas_g, fused=fused)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas_d, fused=fused)
     return Parts(

@@ -20,7 +20,8 @@ from .data import Dataset, load_dataset
 from .errors import ConfigError, GankitError
 from .health import DiversityProbe, HealthMonitor, write_finding
 from .losses import LOSSES, gradient_penalty, r1_penalty
-from .run import Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, restore, state_of, truncate_jsonl
+from .run import (Batches, FiniteGuard, Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, peak_rss_mb, restore,
+                  state_of, truncate_jsonl)
 from .sampling import generate, latents, recalibrate_bn
 from .vae import encode, kl_weight, reparameterise, vae_terms
 from .viz import save_grid, save_scatter
@@ -106,6 +107,8 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     sample_dir.mkdir(parents=True, exist_ok=True)
 
     dev = p.device
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if t.precision == "bf16" else nullcontext
     G_train = torch.compile(p.G) if t.compile else p.G
     D_train = torch.compile(p.D) if t.compile else p.D
@@ -115,6 +118,8 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     ema_beta = 0.5 ** (B / t.ema_halflife) if t.ema_halflife > 0 else 0.0
     g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
     fixed_seed = t.seed + 100
+    batches = Batches(ds, dev, t.channels_last, conditional)
+    guard = FiniteGuard(dev)
 
     def D_packed(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return D_train(pack(x, pac), y)
@@ -161,6 +166,11 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
             f.action = "warned"
             write_finding(health_path, f)
 
+    def nonfinite_rollback(n: int) -> None:
+        _rollback_or_stop(p, ckpt_dir, metrics_path, quiet, reason=f"{n} non-finite steps in a row",
+                          remedy={"train.lr_g": p.cfg.train.lr_g / 2, "train.lr_d": p.cfg.train.lr_d / 2})
+        monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
+
     bar = tqdm(total=t.steps, initial=p.step, disable=quiet or not sys.stdout.isatty(), dynamic_ncols=True)
     acc: dict[str, torch.Tensor] = {}
     acc_n, nonfinite_run = 0, 0
@@ -177,12 +187,10 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                 g["lr"] = p.cfg.train.lr_d * f
             stats: dict[str, torch.Tensor] = {}
             finite = True
+            guard.begin()
 
             if vae:  # one step on the negative ELBO: encoder (in D) and decoder (G) together
-                idx = p.order.next(B)
-                real = ds.to_float(idx).to(dev, non_blocking=True)
-                if t.channels_last:
-                    real = real.contiguous(memory_format=torch.channels_last)
+                real, _ = batches.real(p.order.next(B))
                 with autocast():
                     mu, logvar = encode(D_train, real)
                     recon = G_train(reparameterise(mu, logvar, p.latent_gen), None)
@@ -192,23 +200,22 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                 p.opt_d.zero_grad(set_to_none=True)
                 loss_v.backward()
                 gn_g, gn_e = grad_norm(g_params), grad_norm(d_params)
-                finite = bool(torch.isfinite(loss_v)) and bool(torch.isfinite(gn_g)) and bool(torch.isfinite(gn_e))
+                finite = guard.ok(loss_v, gn_g, gn_e)
                 if finite:
-                    p.opt_g.step()
-                    p.opt_d.step()
+                    guard.step(p.opt_g)
+                    guard.step(p.opt_d)
                     p.images += B
                     stats = {"loss": loss_v.detach(), **{k: v.detach() for k, v in terms.items()}, "grad_norm_g": gn_g, "grad_norm_enc": gn_e}
             else:
-                # D step(s): real vs generated, plus regularisers
-                for _ in range(t.d_steps):
-                    idx = p.order.next(B)
-                    real = ds.to_float(idx).to(dev, non_blocking=True)
-                    y = ds.labels[idx].to(dev) if conditional else None
-                    if t.channels_last and real.dim() == 4:
-                        real = real.contiguous(memory_format=torch.channels_last)
-                    z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
-                    with torch.no_grad(), autocast():
-                        fake = G_train(z, y)
+                # D step(s): real vs generated, plus regularisers. The last D step's fake batch
+                # keeps its graph and is reused by the G step (as the textbook DCGAN does):
+                # one G forward pass per step instead of two.
+                for i in range(t.d_steps):
+                    real, y = batches.real(p.order.next(B))
+                    z = batches.send(latents(B, p.spec.z_dim, p.latent_gen))
+                    with torch.set_grad_enabled(i == t.d_steps - 1), autocast():
+                        fake_g = G_train(z, y)
+                    fake = fake_g.detach()
                     with autocast():
                         real_logits = D_of(real, y).float()
                         fake_logits = D_of(fake, y).float()
@@ -220,36 +227,35 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                     p.opt_d.zero_grad(set_to_none=True)
                     loss_d.backward()
                     gn_d = grad_norm(d_params)
-                    if not (torch.isfinite(loss_d) and torch.isfinite(gn_d)):
+                    if not guard.ok(loss_d, gn_d):
                         finite = False
                         break
-                    p.opt_d.step()
-                    p.augment.observe(real_logits)
+                    guard.step(p.opt_d)
+                    if p.augment.active:
+                        p.augment.observe(real_logits)
                     p.images += B
 
                 # G step: D frozen so its weight gradients are not computed
                 if finite:
                     p.D.requires_grad_(False)
                     y_g = y  # the real batch's labels: generated classes follow the data's
-                    z = latents(B, p.spec.z_dim, p.latent_gen).to(dev, non_blocking=True)
                     with autocast():
-                        fake = G_train(z, y_g)
-                        fake_logits_g = D_of(fake, y_g).float()
+                        fake_logits_g = D_of(fake_g, y_g).float()
                         loss_g = loss.g(fake_logits_g)
                     p.opt_g.zero_grad(set_to_none=True)
                     loss_g.backward()
                     p.D.requires_grad_(True)
                     gn_g = grad_norm(g_params)
-                    finite = bool(torch.isfinite(loss_g)) and bool(torch.isfinite(gn_g))
+                    finite = guard.ok(loss_g, gn_g)
                     if finite:
-                        p.opt_g.step()
-                        stats = {
+                        guard.step(p.opt_g)
+                        stats = guard.masked({
                             "loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
                             "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
                             "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
                             "r_t": torch.sign(real_logits.detach()).mean(),
                             "grad_norm_d": gn_d, "grad_norm_g": gn_g,
-                        }
+                        })
 
             # Non-finite values: skip the step; after several in a row, roll back or stop
             if not finite:
@@ -259,18 +265,17 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                 p.opt_d.zero_grad(set_to_none=True)
                 if nonfinite_run >= t.max_nonfinite:
                     nonfinite_run = 0
-                    _rollback_or_stop(p, ckpt_dir, metrics_path, quiet, reason=f"{t.max_nonfinite} non-finite steps in a row",
-                                      remedy={"train.lr_g": p.cfg.train.lr_g / 2, "train.lr_d": p.cfg.train.lr_d / 2})
-                    monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
+                    nonfinite_rollback(t.max_nonfinite)
                 continue
             nonfinite_run = 0
+            guard.end()
 
             # update G_ema
             p.step += 1
             ema_update(p.G_ema, p.G, ema_beta if p.step > t.ema_start else 0.0)
             for k, v in stats.items():
                 acc[k] = acc[k] + v if k in acc else v.clone()
-            acc_n += 1
+            acc_n = acc_n + guard.good()
             bar.update(1)
 
             # once per interval (and at the last step, or when the time budget is spent):
@@ -279,12 +284,16 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
             last = p.step == t.steps or (t.max_minutes > 0 and wall0 + now - t_start >= 60 * t.max_minutes)
             if p.step % t.log_every == 0 or last:
                 p.wall = wall0 + (now - t_start)
+                skipped, in_a_row = guard.flush()  # deferred checks: read once per interval
+                p.counters["nonfinite"] += skipped
                 rec = {"step": p.step, "images": p.images}
-                rec.update({k: round(float(v) / acc_n, 6) for k, v in acc.items()})
+                n_good = float(acc_n)
+                if n_good > 0:
+                    rec.update({k: round(float(v) / n_good, 6) for k, v in acc.items()})
                 rec.update({
                     "seconds": round(p.wall, 3),
                     "images_per_s": round((p.images - img_interval) / max(now - t_interval, 1e-9), 2),
-                    "lr_g": p.opt_g.param_groups[0]["lr"], "nonfinite": p.counters["nonfinite"],
+                    "lr_g": p.opt_g.param_groups[0]["lr"], "nonfinite": p.counters["nonfinite"], "peak_rss_mb": peak_rss_mb(),
                 })
                 if p.augment.active:
                     rec.update({"augment_p": round(p.augment.p, 5), "r_t": round(p.augment.rt, 5)})
@@ -296,6 +305,9 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                 acc, acc_n = {}, 0
                 t_interval, img_interval = now, p.images
                 check_health(rec)
+                if p.step == rec["step"] and in_a_row >= t.max_nonfinite:
+                    guard.run.zero_()
+                    nonfinite_rollback(in_a_row)
                 if p.step < rec["step"]:  # rolled back: continue from the restored step
                     continue
             if p.step % t.sample_every == 0 or last:

@@ -40,9 +40,10 @@ class Dataset:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
-    def to_float(self, idx: torch.Tensor) -> torch.Tensor:
-        """Rows `idx` as model input: images in [-1, 1], points as they are."""
-        b = self.x[idx]
+    def to_float(self, idx: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows `idx` as model input: images in [-1, 1], points as they are (of `x`, a
+        device copy of the data, when given)."""
+        b = (self.x if x is None else x)[idx]
         return b.float() / 127.5 - 1.0 if self.kind == "image" else b
 
     def fingerprint(self) -> str:
