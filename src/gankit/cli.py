@@ -78,6 +78,18 @@ def _doctor(a: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(a: argparse.Namespace) -> int:
+    from .bench import SHAPES, run_bench
+
+    bad = [x for x in a.shapes if x not in SHAPES]
+    if bad:
+        raise GankitError(f"--shapes: unknown {bad}; choose from {', '.join(SHAPES)}")
+    text = run_bench(a.device, tuple(a.shapes), a.batch, a.repeats)  # prints as it goes
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gankit", description="Train, sample, evaluate and compare GANs.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -133,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--device", default="cpu")
     c.set_defaults(fn=_compare)
+
+    b = sub.add_parser("bench", help="training speed: a plain PyTorch DCGAN step against gankit's step and loop")
+    b.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    b.add_argument("--shapes", nargs="+", default=["64x64x3", "32x32x3", "32x32x1"], help="RESxRESxCHANNELS")
+    b.add_argument("--batch", type=int, default=64)
+    b.add_argument("--repeats", type=int, default=3, help="measurements per figure (the median is reported)")
+    b.add_argument("--out", default=None, help="also write the Markdown table here")
+    b.set_defaults(fn=_bench)
     return ap
 
 

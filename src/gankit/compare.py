@@ -19,7 +19,7 @@ from .config import load_config
 from .errors import GankitError
 from .metrics.evaluate import evaluate_samples, generate_for_eval, real_data_for
 from .run import LoadedGenerator, load_generator
-from .viz import grid_image
+from .viz import PALETTE, grid_image
 
 METRICS = ("fid", "kid", "pr", "dc", "classes")
 # (column, key in the evaluation, lower is better)
@@ -127,7 +127,7 @@ def _figure(rows: list[dict[str, Any]]) -> Image.Image:
     width = max(len(rows) * (gw + pad) + pad, per_row * (bar_w + pad) + pad)
     img = Image.new("RGB", (width, title + gh + 2 * pad + n_bar_rows * bar_h), "white")
     draw = ImageDraw.Draw(img)
-    palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+    palette = PALETTE
     for i, (r, g) in enumerate(zip(rows, grids)):
         x0 = pad + i * (gw + pad)
         draw.text((x0, 2), r["run"], fill=palette[i % len(palette)])
