@@ -106,7 +106,7 @@ def test_bench_table_has_every_column(capsys):
 
     text = run_bench("cpu", shapes=("32x32x1",), batch=8, repeats=1, quick=True, quiet=True)
     rows = [line for line in text.splitlines() if line.startswith("| (")]
-    assert [r.split("|")[1].strip()[:3] for r in rows] == ["(a)", "(b)", "(b)", "(c)"]
+    assert [r.split("|")[1].strip()[:3] for r in rows] == ["(a)", "(b)", "(b)", "(b)", "(c)"]
     for r in rows:
         ms, ips = float(r.split("|")[3]), float(r.split("|")[4])
         assert ms > 0 and abs(ips - 8 / (ms / 1e3)) <= 0.51  # images/s is printed rounded
