@@ -109,5 +109,5 @@ def test_bench_table_has_every_column(capsys):
     assert [r.split("|")[1].strip()[:3] for r in rows] == ["(a)", "(b)", "(b)", "(b)", "(c)"]
     for r in rows:
         ms, ips = float(r.split("|")[3]), float(r.split("|")[4])
-        assert ms > 0 and abs(ips - 8 / (ms / 1e3)) <= 0.51  # images/s is printed rounded
+        assert abs(ips - 8 / (ms / 1e3)) <= 0.5 + 0.01 * abs(ips)  # both printed rounded (quick mode: the values are noise)
     assert capsys.readouterr().out == ""
