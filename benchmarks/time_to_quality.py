@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from gankit.bench import PlainDCGAN
+from gankit.bench import PlainDCGAN, PlainG
 from gankit.checkpoint import list_checkpoints
 from gankit.config import DataConfig, load_config
 from gankit.data import load_dataset
@@ -55,8 +55,6 @@ def train_plain(ds, minutes: float, out: Path, every_s: float = 30.0, seed: int 
 
 @torch.no_grad()
 def plain_fid(path: Path, ds, n: int, seed: int = 0) -> float:
-    from gankit.bench import PlainG
-
     s = torch.load(path, weights_only=True)
     G = PlainG(32, 1)
     best = float("inf")

@@ -111,3 +111,11 @@ def test_bench_table_has_every_column(capsys):
         ms, ips = float(r.split("|")[3]), float(r.split("|")[4])
         assert abs(ips - 8 / (ms / 1e3)) <= 0.5 + 0.01 * abs(ips)  # both printed rounded (quick mode: the values are noise)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("args, culprit", [(["--repeats", "0"], "--repeats"), (["--batch", "-1"], "--batch"), (["--shapes", "8x8x1"], "--shapes")])
+def test_bench_bad_arguments_are_one_line_errors(args, culprit):
+    from .test_train import _cli
+
+    r = _cli("bench", *args)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and culprit in r.stderr

@@ -84,6 +84,9 @@ def _bench(a: argparse.Namespace) -> int:
     bad = [x for x in a.shapes if x not in SHAPES]
     if bad:
         raise GankitError(f"--shapes: unknown {bad}; choose from {', '.join(SHAPES)}")
+    for name, v in (("--batch", a.batch), ("--repeats", a.repeats)):
+        if v < 1:
+            raise GankitError(f"{name}: must be at least 1, got {v}")
     text = run_bench(a.device, tuple(a.shapes), a.batch, a.repeats)  # prints as it goes
     if a.out:
         Path(a.out).write_text(text + "\n")

@@ -221,9 +221,8 @@ def build_parts(cfg: Config, ds: Dataset) -> Parts:
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     # fused Adam: one kernel for all parameters (a few % faster on the CPU too), and it can
     # skip a non-finite update on the device itself (FiniteGuard's deferred mode)
-    fused = True
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas_g, fused=fused)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas_d, fused=fused)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas_g, fused=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas_d, fused=True)
     return Parts(
         cfg, spec, device, G, D, G_ema, opt_g, opt_d,
         DataOrder(len(ds), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
