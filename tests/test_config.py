@@ -42,6 +42,7 @@ def test_overrides_are_typed():
     ("augment.policy=flip", "augment.policy"),
     ("data.channels=2", "data.channels"),
     ("train.betas_g=[0.5]", "train.betas_g"),
+    ("loss.r1_every=0", "loss.r1_every"),
 ])
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as e:

@@ -170,3 +170,17 @@ def test_overrides_may_follow_options(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "steps: 9" in r.stdout and "seed: 4" in r.stdout
     assert _cli("train", "--dry-run", "--bogus").returncode == 2
+
+
+def test_lazy_r1_applies_the_penalty_every_kth_d_step(tmp_path, monkeypatch):
+    import gankit.train as train_mod
+    calls, original = [], train_mod.r1_penalty
+
+    def counting(D, real, y):
+        calls.append(1)
+        return original(D, real, y)
+
+    monkeypatch.setattr(train_mod, "r1_penalty", counting)
+    # 6 G steps x 2 D steps = 12 D steps; every 3rd one is penalised
+    train(make_config({}, tiny_overrides(**{"loss.r1": 0.1, "loss.r1_every": 3, "train.d_steps": 2})), tmp_path, quiet=True)
+    assert len(calls) == 4

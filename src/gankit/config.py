@@ -86,10 +86,13 @@ class LossConfig:
     """WGAN gradient-penalty weight (on interpolates, target norm 1)."""
     r1: float = 0.0
     """R1 penalty weight (squared gradient norm of D on real data)."""
+    r1_every: int = 1
+    """Lazy R1 (StyleGAN2): apply the penalty on every k-th D step only, with weight r1 * k."""
 
     def __post_init__(self) -> None:
         _check(self.gp >= 0, "loss.gp", f"must be >= 0, got {self.gp}")
         _check(self.r1 >= 0, "loss.r1", f"must be >= 0, got {self.r1}")
+        _check(self.r1_every >= 1, "loss.r1_every", f"must be >= 1, got {self.r1_every}")
 
 
 @dataclass(frozen=True)

@@ -222,8 +222,9 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                         loss_d = loss.d(real_logits, fake_logits)
                     if p.cfg.loss.gp > 0:
                         loss_d = loss_d + p.cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y)
-                    if p.cfg.loss.r1 > 0:
-                        loss_d = loss_d + p.cfg.loss.r1 * r1_penalty(D_packed, p.augment(real), y)
+                    k = p.cfg.loss.r1_every  # lazy R1: every k-th D step, k times the weight
+                    if p.cfg.loss.r1 > 0 and (p.step * t.d_steps + i) % k == 0:
+                        loss_d = loss_d + p.cfg.loss.r1 * k * r1_penalty(D_packed, p.augment(real), y)
                     p.opt_d.zero_grad(set_to_none=True)
                     loss_d.backward()
                     gn_d = grad_norm(d_params)
