@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import CondBatchNorm2d, Projection, fp32, sn
+from .layers import CondBatchNorm2d, Projection, input_layer, sn
 
 
 def _init(m: nn.Module) -> None:
@@ -64,7 +64,7 @@ class Discriminator(nn.Module):
         self.apply(_init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.body[1:](fp32(self.body[0], x))  # [N, C, 4, 4]; input layer in fp32 (see fp32)
+        h = self.body[1:](input_layer(self.body[0], x))  # [N, C, 4, 4]
         return self.head(h.flatten(1), y)  # [N]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -11,17 +12,32 @@ def sn(module: nn.Module, on: bool) -> nn.Module:
     return spectral_norm(module) if on else module
 
 
-def fp32(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """`layer(x)` in float32 even under bf16 autocast.
+def input_layer(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """D's input layer `layer(x)`, in float32 even under bf16 autocast.
 
-    For a network's input layer: D's first-layer weight gradient is the sum of a real-batch and
-    a fake-batch term that nearly cancel, and each rounded to bf16 loses 10-20% of the sum
-    (measured on the demo preset); the layer is a small share of the arithmetic.
+    Precision: on a trained demo checkpoint this layer's weight gradient came out of bf16 with
+    a 17% relative error (3% when the layer runs in fp32); the layer is a small share of the
+    arithmetic. Speed: on a CPU a one-channel conv is computed as unfold + matmul, 2-3x
+    faster here than the library's direct convolution for one input channel (measured on this
+    2-core machine; equal results to rounding).
     """
-    if not torch.is_autocast_enabled(x.device.type):
+    dev = x.device.type
+    with torch.autocast(dev, enabled=False):
+        x = x.float()
+        if (dev == "cpu" and isinstance(layer, nn.Conv2d) and layer.in_channels == 1 and layer.groups == 1
+                and layer.dilation == (1, 1) and layer.padding_mode == "zeros" and isinstance(layer.padding, tuple)):
+            return _conv_as_matmul(layer, x)
         return layer(x)
-    with torch.autocast(x.device.type, enabled=False):
-        return layer(x.float())
+
+
+def _conv_as_matmul(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    n, _, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw)).transpose(1, 2).reshape(n * ho * wo, -1)
+    weight = conv.weight.reshape(conv.out_channels, -1).t()
+    y = cols @ weight if conv.bias is None else torch.addmm(conv.bias, cols, weight)
+    return y.view(n, ho, wo, -1).permute(0, 3, 1, 2)  # NCHW, laid out channels_last
 
 
 class CondBatchNorm2d(nn.Module):
