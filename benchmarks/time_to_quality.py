@@ -11,7 +11,7 @@ and in train mode (batch statistics, as pytorch/examples draws its samples), and
 better of the two counts. The answer: the training minutes gankit needs to reach the FID
 the plain recipe has after the whole budget.
 
-    .venv/bin/python benchmarks/time_to_quality.py [--minutes 10] [--gankit-minutes M] [--preset configs/mnist_conditional.yaml] [--out runs/ttq]
+    .venv/bin/python benchmarks/time_to_quality.py [--minutes 10] [--gankit-minutes M] [--preset configs/mnist_conditional.yaml] [--out runs/ttq] [--skip-plain]
 """
 from __future__ import annotations
 
@@ -76,12 +76,14 @@ def main() -> None:
     ap.add_argument("--out", default="runs/ttq")
     ap.add_argument("--n", type=int, default=2000, help="samples per FID")
     ap.add_argument("--skip-training", action="store_true", help="only score the snapshots already in --out")
+    ap.add_argument("--skip-plain", action="store_true", help="train only gankit; reuse the plain snapshots already in --out")
     a = ap.parse_args()
     out = Path(a.out)
     ds = load_dataset(DataConfig(source="mnist5k", resolution=32))
     name = Path(a.preset).stem
     if not a.skip_training:
-        train_plain(ds, a.minutes, out / "plain")
+        if not a.skip_plain:
+            train_plain(ds, a.minutes, out / "plain")
         cfg = load_config(a.preset, [f"train.max_minutes={a.gankit_minutes or a.minutes}", "train.checkpoint_every=250", "train.keep_checkpoints=1000"])
         train(cfg, out / name, resume="auto", quiet=True)
     plain = [(torch.load(p, weights_only=True)["seconds"] / 60, plain_fid(p, ds, a.n)) for p in sorted((out / "plain").glob("snap_*.pt"))]
