@@ -113,7 +113,8 @@ def test_bench_table_has_every_column(capsys):
     assert capsys.readouterr().out == ""
 
 
-@pytest.mark.parametrize("args, culprit", [(["--repeats", "0"], "--repeats"), (["--batch", "-1"], "--batch"), (["--shapes", "8x8x1"], "--shapes")])
+@pytest.mark.parametrize("args, culprit", [(["--repeats", "0"], "--repeats"), (["--batch", "-1"], "--batch"), (["--shapes", "8x8x1"], "--shapes"),
+                                            (["--out", "/proc/no/such/folder/b.md"], "--out")])
 def test_bench_bad_arguments_are_one_line_errors(args, culprit):
     from .test_train import _cli
 

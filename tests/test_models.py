@@ -136,3 +136,20 @@ def test_d_input_layer_is_fp32_and_exact_under_bf16_autocast(channels, monkeypat
     _, D = build_models(spec, "dcgan")
     D(torch.zeros(2, channels, 32, 32))
     assert calls == [D.body[0]]
+
+
+def test_d_input_layer_matmul_path_keeps_spectral_norm():
+    # the unfold + matmul path reads `conv.weight`: with the parametrized spectral norm that is
+    # the normalised weight, and gradients reach the raw parameter
+    from gankit.models.layers import input_layer, sn
+    torch.manual_seed(0)
+    conv = sn(torch.nn.Conv2d(1, 8, 4, 2, 1), True).eval()  # eval: no power-iteration update between calls
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    want = conv(x)
+    got = input_layer(conv, x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    raw = conv.parametrizations.weight.original
+    g_want, = torch.autograd.grad(conv(x).square().sum(), raw)
+    g_got, = torch.autograd.grad(input_layer(conv, x).square().sum(), raw)
+    assert g_got.abs().sum() > 0
+    torch.testing.assert_close(g_got, g_want, rtol=1e-4, atol=1e-6)

@@ -87,9 +87,18 @@ def _bench(a: argparse.Namespace) -> int:
     for name, v in (("--batch", a.batch), ("--repeats", a.repeats)):
         if v < 1:
             raise GankitError(f"{name}: must be at least 1, got {v}")
+    out = Path(a.out) if a.out else None
+    if out is not None:  # checked before ten minutes of measuring, not after
+        if out.is_dir():
+            out = out / "bench.md"
+        try:
+            with open(out, "a"):
+                pass
+        except OSError as e:
+            raise GankitError(f"--out: cannot write {out} ({e.strerror or e})") from None
     text = run_bench(a.device, tuple(a.shapes), a.batch, a.repeats)  # prints as it goes
-    if a.out:
-        Path(a.out).write_text(text + "\n")
+    if out is not None:
+        out.write_text(text + "\n")
     return 0
 
 
@@ -154,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--shapes", nargs="+", default=["64x64x3", "32x32x3", "32x32x1"], help="RESxRESxCHANNELS")
     b.add_argument("--batch", type=int, default=64)
     b.add_argument("--repeats", type=int, default=3, help="measurements per figure (the median is reported)")
-    b.add_argument("--out", default=None, help="also write the Markdown table here")
+    b.add_argument("--out", default=None, help="also write the Markdown table to this file (or to bench.md in this folder)")
     b.set_defaults(fn=_bench)
     return ap
 
