@@ -120,3 +120,16 @@ def test_bench_bad_arguments_are_one_line_errors(args, culprit):
 
     r = _cli("bench", *args)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and culprit in r.stderr
+
+
+def test_bench_out_folder_gets_bench_md(tmp_path, monkeypatch):
+    import argparse
+
+    from gankit import bench, cli
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **k: "| a table |")
+    a = argparse.Namespace(device="cpu", shapes=["32x32x1"], batch=8, repeats=1, out=str(tmp_path))
+    assert cli._bench(a) == 0
+    assert (tmp_path / "bench.md").read_text() == "| a table |\n"
+    a.out = str(tmp_path / "t.md")
+    cli._bench(a)
+    assert (tmp_path / "t.md").read_text() == "| a table |\n"
