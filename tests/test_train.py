@@ -184,3 +184,28 @@ def test_lazy_r1_applies_the_penalty_every_kth_d_step(tmp_path, monkeypatch):
     # 6 G steps x 2 D steps = 12 D steps; every 3rd one is penalised
     train(make_config({}, tiny_overrides(**{"loss.r1": 0.1, "loss.r1_every": 3, "train.d_steps": 2})), tmp_path, quiet=True)
     assert len(calls) == 4
+
+
+def test_ema_batch_norm_recomputed_once_per_step(tmp_path, monkeypatch):
+    """The grid and the checkpoint of one step share one recalibration of G_ema's BN statistics,
+    and the checkpoint holds exactly those statistics."""
+    from gankit import run as run_mod
+    from gankit.config import make_config
+    from gankit.run import load_generator
+    from gankit.sampling import recalibrate_bn
+    from gankit.train import train
+
+    from .conftest import tiny_overrides
+
+    calls = []
+    real = run_mod.recalibrate_bn
+    monkeypatch.setattr(run_mod, "recalibrate_bn", lambda *a, **k: calls.append(1) or real(*a, **k))
+    train(make_config({}, tiny_overrides()), tmp_path, quiet=True)  # grid and checkpoint at steps 3 and 6
+    assert len(calls) == 2
+    lg = load_generator(tmp_path)
+    saved = {k: v.clone() for k, v in lg.G.state_dict().items() if "running" in k}
+    assert saved
+    recalibrate_bn(lg.G, lg.spec.z_dim, lg.spec.num_classes, torch.device("cpu"))
+    for k, v in lg.G.state_dict().items():
+        if "running" in k:
+            torch.testing.assert_close(v, saved[k])

@@ -26,6 +26,7 @@ from .config import Config, make_config
 from .data import Dataset
 from .errors import CheckpointError, GankitError
 from .models import Spec, build_models, make_spec
+from .sampling import recalibrate_bn
 
 
 def pick_device(name: str) -> torch.device:
@@ -207,6 +208,7 @@ class Parts:
     wall: float = 0.0  # training seconds before this process started
     counters: dict[str, int] = field(default_factory=lambda: {"nonfinite": 0, "rollbacks": 0})
     extra: dict[str, Any] = field(default_factory=dict)  # adaptive values of other components
+    bn_step: int = -1  # the step G_ema's batch-norm statistics were last recomputed for
     # a VAE run (model.family=vae) keeps its decoder in G / G_ema and its encoder in D
 
 
@@ -244,7 +246,18 @@ def state_of(p: Parts, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def recalibrated_ema(p: Parts) -> nn.Module:
+    """G_ema with batch-norm statistics for the current step, recomputed once per step: the grid,
+    the evaluation and the checkpoint of one step share them (each recomputation is dozens of
+    G forward passes)."""
+    if p.bn_step != p.step:
+        recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
+        p.bn_step = p.step
+    return p.G_ema
+
+
 def restore(p: Parts, state: dict[str, Any], path: Path) -> None:
+    p.bn_step = -1
     try:
         p.G.load_state_dict(state["G"])
         p.D.load_state_dict(state["D"])

@@ -20,9 +20,9 @@ from .data import Dataset, load_dataset
 from .errors import ConfigError, GankitError
 from .health import DiversityProbe, HealthMonitor, write_finding
 from .losses import LOSSES, gradient_penalty, r1_penalty
-from .run import (Batches, FiniteGuard, Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, peak_rss_mb, restore,
-                  state_of, truncate_jsonl)
-from .sampling import generate, latents, recalibrate_bn
+from .run import (Batches, FiniteGuard, Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, peak_rss_mb,
+                  recalibrated_ema, restore, state_of, truncate_jsonl)
+from .sampling import generate, latents
 from .vae import encode, kl_weight, reparameterise, vae_terms
 from .viz import save_grid, save_scatter
 
@@ -54,16 +54,16 @@ def lr_factor(kind: str, step: int, total: int) -> float:
 
 def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
     """A fixed-seed grid from G_ema (2D data: a scatter over the real points)."""
-    recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
+    G_ema = recalibrated_ema(p)
     path = folder / f"step_{p.step:06d}.png"
     if ds.kind == "points":
-        x, _ = generate(p.G_ema, 2500, p.spec.z_dim, p.spec.num_classes, p.device, seed=fixed_seed)
+        x, _ = generate(G_ema, 2500, p.spec.z_dim, p.spec.num_classes, p.device, seed=fixed_seed)
         real = ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:2500]]
         save_scatter(real.numpy(), x.numpy(), path)
     else:
         ncls = p.spec.num_classes
         n = 100 if ncls == 10 else 64
-        x, _ = generate(p.G_ema, n, p.spec.z_dim, ncls, p.device, seed=fixed_seed)
+        x, _ = generate(G_ema, n, p.spec.z_dim, ncls, p.device, seed=fixed_seed)
         save_grid(x, path, nrow=10 if ncls == 10 else None)
     return path
 
@@ -128,7 +128,7 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
         return D_packed(p.augment(x), y)
 
     def save() -> Path:
-        recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, dev)
+        recalibrated_ema(p)
         return save_checkpoint(state_of(p, meta), ckpt_dir, p.step, t.keep_checkpoints)
 
     # SIGTERM / Ctrl-C only set a flag; the loop saves at the next step boundary

@@ -5,7 +5,8 @@ from typing import Any
 
 from ..config import Config
 from ..data import Dataset
-from ..sampling import generate, recalibrate_bn
+from ..run import recalibrated_ema
+from ..sampling import generate
 from .evaluate import evaluate_samples
 
 
@@ -18,8 +19,7 @@ class TrainingEvaluator:
             self.metrics = ["modes"]
 
     def __call__(self, p) -> dict[str, Any]:
-        recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
-        x, y = generate(p.G_ema, self.cfg.eval.n, p.spec.z_dim, p.spec.num_classes, p.device, seed=12345)
+        x, y = generate(recalibrated_ema(p), self.cfg.eval.n, p.spec.z_dim, p.spec.num_classes, p.device, seed=12345)
         res = evaluate_samples(x, self.ds, self.metrics, self.features, seed=0, fake_labels=y)
         prov = res.pop("provenance")
         res.pop("class_hist", None)
