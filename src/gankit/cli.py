@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -91,11 +92,8 @@ def _bench(a: argparse.Namespace) -> int:
     if out is not None:  # checked before ten minutes of measuring, not after
         if out.is_dir():
             out = out / "bench.md"
-        try:
-            with open(out, "a"):
-                pass
-        except OSError as e:
-            raise GankitError(f"--out: cannot write {out} ({e.strerror or e})") from None
+        if not out.parent.is_dir() or not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+            raise GankitError(f"--out: cannot write {out} (the file or its folder is missing or read-only)")
     text = run_bench(a.device, tuple(a.shapes), a.batch, a.repeats)  # prints as it goes
     if out is not None:
         out.write_text(text + "\n")

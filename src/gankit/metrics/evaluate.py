@@ -109,8 +109,11 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
         if "modes" in metrics and ds.name == "stacked_mnist":
             res.update(stacked_mnist_modes(fake, ds))
         if not need_feats:  # no feature-space metric: name the network the asked-for ones used
-            feat_name = "the mnist5k digit classifier, per channel" if ds.name == "stacked_mnist" and "modes" in metrics \
-                else "classifier" if labelled and ("is" in metrics or "classes" in metrics) else "none"
+            feat_name = "none"
+            if labelled and ("is" in metrics or "classes" in metrics):
+                feat_name = "classifier"
+            if ds.name == "stacked_mnist" and "modes" in metrics:
+                feat_name = "the mnist5k digit classifier, per channel"
     res["provenance"] = {
         "features": prov_net or feat_name, "n_fake": len(fake), "n_real": min(n_real or len(fake), len(ds)),
         "real": ds.name, "real_fingerprint": ds.fingerprint(), "real_split": f"seeded random subset (seed {seed}) of all {len(ds)}",
