@@ -33,6 +33,27 @@ def test_pac_packs_samples_into_d():
     assert torch.equal(pack(x, 4)[1, 2], x[6, 0])
 
 
+def test_d_extra_adds_a_3x3_conv_at_each_scale_and_keeps_old_layer_names():
+    def d_convs(d_extra: int, sn_d: bool = True):
+        spec = make_spec(ModelConfig(arch="dcgan", z_dim=8, width=8, pac=2, d_extra=d_extra, sn_d=sn_d), (3, 32, 32), 0, "image")
+        _, D = build_models(spec, "dcgan")
+        assert D(torch.randn(4, 6, 32, 32)).shape == (4,)
+        return D, [(n, m.kernel_size, m.stride, m.in_channels, m.out_channels) for n, m in D.named_modules() if isinstance(m, torch.nn.Conv2d)]
+
+    D0, base = d_convs(0)
+    assert [(k, s, i, o) for _, k, s, i, o in base] == [((4, 4), (2, 2), 6, 8), ((4, 4), (2, 2), 8, 16), ((4, 4), (2, 2), 16, 32)]
+    assert [n for n, *_ in base] == ["body.0", "body.2", "body.4"]  # checkpoints of the plain D still load
+    D1, deep = d_convs(1)
+    assert [(k, s, i, o) for _, k, s, i, o in deep] == [
+        ((4, 4), (2, 2), 6, 8), ((3, 3), (1, 1), 8, 8), ((4, 4), (2, 2), 8, 16), ((3, 3), (1, 1), 16, 16),
+        ((4, 4), (2, 2), 16, 32), ((3, 3), (1, 1), 32, 32)]
+    assert all(hasattr(m, "parametrizations") for m in D1.modules() if isinstance(m, torch.nn.Conv2d))  # SN on every conv
+    _, plain = d_convs(1, sn_d=False)
+    assert len(plain) == 6
+    with pytest.raises(ConfigError, match="model.d_extra"):
+        make_spec(ModelConfig(arch="resnet", d_extra=1), (3, 32, 32), 0, "image")
+
+
 def test_bad_resolution_and_kind_are_config_errors():
     with pytest.raises(ConfigError, match="data.resolution"):
         make_spec(ModelConfig(arch="dcgan"), (1, 28, 28), 0, "image")

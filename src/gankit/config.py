@@ -69,12 +69,16 @@ class ModelConfig:
     penalty (a WGAN-GP critic must judge each sample alone)."""
     pac: int = 1
     """PacGAN packing: D judges `pac` samples at once (PacGAN, NeurIPS 2018)."""
+    d_extra: int = 0
+    """dcgan only: 3x3 convs (same width) after each of D's strided convs. 0 is DCGAN's D;
+    1 is close to SNGAN's "standard CNN" D: twice as deep, cheap when D sees packed batches."""
 
     def __post_init__(self) -> None:
         _check(1 <= self.z_dim <= 4096, "model.z_dim", f"must be 1..4096, got {self.z_dim}")
         _check(1 <= self.width <= 4096, "model.width", f"must be 1..4096, got {self.width}")
         _check(1 <= self.depth <= 32, "model.depth", f"must be 1..32, got {self.depth}")
         _check(1 <= self.pac <= 16, "model.pac", f"must be 1..16, got {self.pac}")
+        _check(0 <= self.d_extra <= 4, "model.d_extra", f"must be 0..4, got {self.d_extra}")
         _check(not (self.pac > 1 and self.conditional), "model.pac", "packing is not supported with model.conditional=true")
 
 

@@ -54,14 +54,21 @@ class Discriminator(nn.Module):
         n = spec.n_up
         chans = [spec.width * 2**i for i in range(n)]  # at R/2, R/4, ..., 4x4
         layers: list[nn.Module] = [sn(nn.Conv2d(spec.shape[0] * spec.pac, chans[0], 4, 2, 1), spec.sn_d), nn.LeakyReLU(0.2)]
-        for i in range(n - 1):
-            layers.append(sn(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=not spec.bn_d), spec.sn_d))
-            if spec.bn_d:  # the original DCGAN normalises D with BN (SN, or a gradient penalty, replaces it)
-                layers.append(nn.BatchNorm2d(chans[i + 1]))
-            layers.append(nn.LeakyReLU(0.2))
+        for i in range(n):
+            if i:  # stride 2 to the next scale
+                layers += self._conv(spec, chans[i - 1], chans[i], 4, 2)
+            for _ in range(spec.d_extra):  # SNGAN's standard CNN puts a 3x3 conv at each scale
+                layers += self._conv(spec, chans[i], chans[i], 3, 1)
         self.body = nn.Sequential(*layers)
         self.head = Projection(chans[-1] * 16, spec.num_classes, out_dim, spec.sn_d)
         self.apply(_init)
+
+    @staticmethod
+    def _conv(spec: Spec, c_in: int, c_out: int, k: int, stride: int) -> list[nn.Module]:
+        layers = [sn(nn.Conv2d(c_in, c_out, k, stride, 1, bias=not spec.bn_d), spec.sn_d)]
+        if spec.bn_d:  # the original DCGAN normalises D with BN (SN, or a gradient penalty, replaces it)
+            layers.append(nn.BatchNorm2d(c_out))
+        return [*layers, nn.LeakyReLU(0.2)]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.body[1:](input_layer(self.body[0], x))  # [N, C, 4, 4]
