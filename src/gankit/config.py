@@ -71,7 +71,8 @@ class ModelConfig:
     """PacGAN packing: D judges `pac` samples at once (PacGAN, NeurIPS 2018)."""
     d_extra: int = 0
     """dcgan only: 3x3 convs (same width) after each of D's strided convs. 0 is DCGAN's D;
-    1 is close to SNGAN's "standard CNN" D: twice as deep, cheap when D sees packed batches."""
+    1 is close to SNGAN's "standard CNN" D, twice as deep (stacked MNIST preset, PacGAN 4: about
+    100 ms a step instead of 77 on 2 cores)."""
 
     def __post_init__(self) -> None:
         _check(1 <= self.z_dim <= 4096, "model.z_dim", f"must be 1..4096, got {self.z_dim}")
