@@ -40,7 +40,7 @@ def test_d_extra_adds_a_3x3_conv_at_each_scale_and_keeps_old_layer_names():
         assert D(torch.randn(4, 6, 32, 32)).shape == (4,)
         return D, [(n, m.kernel_size, m.stride, m.in_channels, m.out_channels) for n, m in D.named_modules() if isinstance(m, torch.nn.Conv2d)]
 
-    D0, base = d_convs(0)
+    _, base = d_convs(0)
     assert [(k, s, i, o) for _, k, s, i, o in base] == [((4, 4), (2, 2), 6, 8), ((4, 4), (2, 2), 8, 16), ((4, 4), (2, 2), 16, 32)]
     assert [n for n, *_ in base] == ["body.0", "body.2", "body.4"]  # checkpoints of the plain D still load
     D1, deep = d_convs(1)
