@@ -54,6 +54,24 @@ def test_d_extra_adds_a_3x3_conv_at_each_scale_and_keeps_old_layer_names():
         make_spec(ModelConfig(arch="resnet", d_extra=1), (3, 32, 32), 0, "image")
 
 
+@pytest.mark.parametrize("conditional", [False, True])
+def test_g_extra_adds_a_3x3_conv_at_each_scale_below_the_output(conditional):
+    def g_of(g_extra: int):
+        cfg = ModelConfig(arch="dcgan", z_dim=8, width=8, g_extra=g_extra, conditional=conditional)
+        G, _ = build_models(make_spec(cfg, (3, 32, 32), 10 if conditional else 0, "image"), "dcgan")
+        return G
+
+    y = torch.arange(4) if conditional else None
+    G0, G1 = g_of(0), g_of(1)
+    convs = [(m.kernel_size, m.in_channels, m.out_channels) for m in G1.modules() if type(m) is torch.nn.Conv2d]
+    assert convs == [((3, 3), 32, 32), ((3, 3), 16, 16), ((3, 3), 8, 8)]  # at 4x4, 8x8, 16x16
+    assert G1(torch.randn(4, 8), y).shape == (4, 3, 32, 32)
+    assert set(G1.state_dict()) > set(G0.state_dict())
+    assert not any(k.startswith("extra") for k in G0.state_dict())  # checkpoints of the plain G still load
+    with pytest.raises(ConfigError, match="model.g_extra"):
+        make_spec(ModelConfig(arch="resnet", g_extra=1), (3, 32, 32), 0, "image")
+
+
 def test_bad_resolution_and_kind_are_config_errors():
     with pytest.raises(ConfigError, match="data.resolution"):
         make_spec(ModelConfig(arch="dcgan"), (1, 28, 28), 0, "image")

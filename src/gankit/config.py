@@ -73,6 +73,9 @@ class ModelConfig:
     """dcgan only: 3x3 convs (same width) after each of D's strided convs. 0 is DCGAN's D;
     1 is close to SNGAN's "standard CNN" D, twice as deep (stacked MNIST preset, PacGAN 4: about
     100 ms a step instead of 77 on 2 cores)."""
+    g_extra: int = 0
+    """dcgan only: 3x3 convs (same width, batch norm, ReLU) after G's first layer and each of its
+    upsampling convs but the last. 0 is DCGAN's G."""
 
     def __post_init__(self) -> None:
         _check(1 <= self.z_dim <= 4096, "model.z_dim", f"must be 1..4096, got {self.z_dim}")
@@ -80,6 +83,7 @@ class ModelConfig:
         _check(1 <= self.depth <= 32, "model.depth", f"must be 1..32, got {self.depth}")
         _check(1 <= self.pac <= 16, "model.pac", f"must be 1..16, got {self.pac}")
         _check(0 <= self.d_extra <= 4, "model.d_extra", f"must be 0..4, got {self.d_extra}")
+        _check(0 <= self.g_extra <= 4, "model.g_extra", f"must be 0..4, got {self.g_extra}")
         _check(not (self.pac > 1 and self.conditional), "model.pac", "packing is not supported with model.conditional=true")
 
 

@@ -28,6 +28,7 @@ class Spec:
     pac: int
     bn_d: bool = False  # batch norm in D (DCGAN)
     d_extra: int = 0  # 3x3 convs after each strided conv in D (dcgan)
+    g_extra: int = 0  # 3x3 convs at each of G's scales below the output (dcgan)
 
     @property
     def resolution(self) -> int:
@@ -67,10 +68,11 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
         )
     if cfg.conditional and num_classes < 2:
         raise ConfigError("model.conditional: the data has no class labels")
-    if cfg.d_extra and cfg.arch != "dcgan":
-        raise ConfigError(f"model.d_extra: only the dcgan arch has it; {cfg.arch} does not")
+    for key in ("d_extra", "g_extra"):
+        if getattr(cfg, key) and cfg.arch != "dcgan":
+            raise ConfigError(f"model.{key}: only the dcgan arch has it; {cfg.arch} does not")
     bn_d = cfg.norm_d == "batch" or (cfg.norm_d == "auto" and not cfg.sn_d and gp == 0)
-    return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac, bn_d, cfg.d_extra)
+    return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac, bn_d, cfg.d_extra, cfg.g_extra)
 
 
 def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Module, nn.Module]:

@@ -35,6 +35,13 @@ class Generator(nn.Module):
             sn(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=False), spec.sn_g) for i in range(n - 1)
         )
         self.bns = nn.ModuleList(CondBatchNorm2d(chans[i + 1], spec.num_classes) for i in range(n - 1))
+        # g_extra: 3x3 convs at each scale below the output (chans[i] at 4x4 * 2**i)
+        self.extra = nn.ModuleList(
+            nn.ModuleList(sn(nn.Conv2d(c, c, 3, 1, 1, bias=False), spec.sn_g) for _ in range(spec.g_extra)) for c in chans
+        )
+        self.extra_bns = nn.ModuleList(
+            nn.ModuleList(CondBatchNorm2d(c, spec.num_classes) for _ in range(spec.g_extra)) for c in chans
+        )
         self.out = sn(nn.ConvTranspose2d(chans[-1], spec.shape[0], 4, 2, 1), spec.sn_g)
         self.apply(_init)
 
@@ -42,10 +49,15 @@ class Generator(nn.Module):
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], 1)
         h = self.fc(z).view(z.shape[0], -1, 4, 4)  # [N, C0, 4, 4]
-        h = torch.relu(self.bn0(h, y))
-        for up, bn in zip(self.ups, self.bns):
-            h = torch.relu(bn(up(h), y))
+        h = self._refine(torch.relu(self.bn0(h, y)), 0, y)
+        for i, (up, bn) in enumerate(zip(self.ups, self.bns)):
+            h = self._refine(torch.relu(bn(up(h), y)), i + 1, y)
         return torch.tanh(self.out(h))  # [N, C, R, R]
+
+    def _refine(self, h: torch.Tensor, scale: int, y: torch.Tensor | None) -> torch.Tensor:
+        for conv, bn in zip(self.extra[scale], self.extra_bns[scale]):
+            h = torch.relu(bn(conv(h), y))
+        return h
 
 
 class Discriminator(nn.Module):
