@@ -75,7 +75,8 @@ class ModelConfig:
     100 ms a step instead of 77 on 2 cores)."""
     g_extra: int = 0
     """dcgan only: 3x3 convs (same width, batch norm, ReLU) after G's first layer and each of its
-    upsampling convs but the last. 0 is DCGAN's G."""
+    upsampling convs but the last. 0 is DCGAN's G. On stacked MNIST (seed 1, 13,000 steps in
+    the 29-minute budget) 1 dropped modes: 978 of 1000, KL 0.525 against the preset's 0.156."""
 
     def __post_init__(self) -> None:
         _check(1 <= self.z_dim <= 4096, "model.z_dim", f"must be 1..4096, got {self.z_dim}")
