@@ -35,7 +35,7 @@ class Generator(nn.Module):
             sn(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=False), spec.sn_g) for i in range(n - 1)
         )
         self.bns = nn.ModuleList(CondBatchNorm2d(chans[i + 1], spec.num_classes) for i in range(n - 1))
-        # g_extra: 3x3 convs at each scale below the output (chans[i] at 4x4 * 2**i)
+        # g_extra: 3x3 convs at each scale below the output (chans[i] channels at 4 * 2**i pixels)
         self.extra = nn.ModuleList(
             nn.ModuleList(sn(nn.Conv2d(c, c, 3, 1, 1, bias=False), spec.sn_g) for _ in range(spec.g_extra)) for c in chans
         )
