@@ -111,7 +111,8 @@ def test_idx_with_labels(tmp_path, gz):
     _idx(tmp_path / f"t10k-images-idx3-ubyte{ext}", imgs, 3, gz)
     _idx(tmp_path / f"t10k-labels-idx1-ubyte{ext}", np.array([7, 1, 4], np.uint8), 1, gz)
     ds = load(tmp_path / f"t10k-images-idx3-ubyte{ext}")
-    assert ds.x.shape == (3, 1, 28, 28) and ds.labels.tolist() == [7, 1, 4]
+    # labels 1, 4, 7 are classes 0..2, named by their values
+    assert ds.x.shape == (3, 1, 28, 28) and ds.labels.tolist() == [2, 0, 1] and ds.class_names == ["1", "4", "7"]
     assert torch.equal(ds.x[:, 0], torch.from_numpy(imgs))
 
 

@@ -103,7 +103,7 @@ def test_stop_signal_saves_says_where_and_resume_is_bit_exact(tmp_path, sig, nam
 def test_unwritable_output_folder_is_reported_before_training(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    with pytest.raises(GankitError, match="cannot write the run folder"):
+    with pytest.raises(GankitError, match="cannot write this folder"):
         train(make_config({}, tiny_overrides()), blocker / "run", quiet=True)
     r = subprocess.run(_train_cmd(blocker / "run"), capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "a_file" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -113,7 +113,7 @@ def test_full_disk_is_reported_before_training(tmp_path, monkeypatch):
     import shutil
 
     real = shutil.disk_usage
-    monkeypatch.setattr("gankit.run.shutil.disk_usage", lambda p: real(p)._replace(free=1 << 20))
+    monkeypatch.setattr("gankit.paths.shutil.disk_usage", lambda p: real(p)._replace(free=1 << 20))
     with pytest.raises(GankitError, match="only 1 MiB free"):
         train(make_config({}, tiny_overrides()), tmp_path / "run", quiet=True)
     assert not (tmp_path / "run" / "metrics.jsonl").exists() and not list_checkpoints(tmp_path / "run" / "checkpoints")

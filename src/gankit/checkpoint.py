@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .console import warn
 from .errors import CheckpointError
 
 NAME = re.compile(r"^ckpt_(\d{8})\.pt$")  # temporary files never match this
@@ -89,17 +89,48 @@ def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int) -
     return path
 
 
+def _what_file(path: Path) -> str | None:
+    """What a file that is not a torch checkpoint looks like, from its first bytes (None: maybe one)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):  # torch's zip format, or its legacy pickle
+        return None
+    kinds = {b"\xff\xd8\xff": "a JPEG image", b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"BM": "a BMP image",
+             b"\x93NUMPY": "a NumPy array", b"\x1f\x8b": "a gzip file", b"%PDF": "a PDF document"}
+    for magic, kind in kinds.items():
+        if head.startswith(magic):
+            return kind
+    if not head:
+        return "an empty file"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    try:
+        if b"\0" not in head:
+            head.decode("utf-8")
+            return "a text file"
+    except UnicodeDecodeError:
+        pass
+    return "binary data that is not a PyTorch file"
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load one checkpoint; any failure is a CheckpointError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if (kind := _what_file(path)) is not None:
+        raise CheckpointError(f"{path}: not a gankit checkpoint ({kind}); give a run folder or a checkpoints/ckpt_*.pt file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             first = "it holds Python objects other than tensors and plain values, refused for safety"
+        elif "central directory" in first or "zip archive" in first or isinstance(e, EOFError):
+            first = "truncated or damaged: the file is incomplete"
         raise CheckpointError(f"{path}: not a readable gankit checkpoint ({first[:200]})") from None
     if not isinstance(state, dict) or "config" not in state or "G_ema" not in state:
         raise CheckpointError(f"{path}: not a gankit checkpoint (missing config or G_ema)")
@@ -107,12 +138,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def latest_valid(folder: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads; broken ones are skipped with a warning."""
+    """The newest checkpoint that loads; broken ones are skipped with a one-line warning."""
     for p in list_checkpoints(folder):
         try:
             return p, load_checkpoint(p)
         except CheckpointError as e:
-            warnings.warn(f"skipping {e}", stacklevel=2)
+            warn(f"skipping {e}")
     return None
 
 

@@ -11,7 +11,7 @@ from .errors import GankitError
 
 
 def _train(a: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
+    from .checkpoint import latest_valid, load_checkpoint
     from .config import dump_yaml, load_config, make_config
     from .train import train
 
@@ -24,15 +24,28 @@ def _train(a: argparse.Namespace) -> int:
         base = load_checkpoint(Path(a.resume))["config"]
         cfg = make_config(base, overrides)
         out = Path(a.out) if a.out else Path(a.resume).resolve().parent.parent
+    elif a.resume == "auto" and not config:  # continue a run: its own config, from its newest checkpoint
+        if not a.out:
+            raise GankitError("--resume auto: name the run folder with --out (or give the config it was started with)")
+        out = Path(a.out)
+        found = latest_valid(out / "checkpoints")
+        if found is not None:
+            cfg = make_config(found[1]["config"], overrides)
+        elif overrides:  # key=value settings alone: a run from them, started now and continued later
+            cfg = load_config(None, overrides)
+        else:
+            raise GankitError(f"{out}: no checkpoint to resume")
     else:
+        if not config and not overrides:
+            raise GankitError("train: give a config, e.g. `gankit train configs/mnist_conditional.yaml` (see configs/), "
+                              "or --resume auto --out RUN to continue a run")
         cfg = load_config(config, overrides)
         name = Path(config).stem if config else Path(cfg.data.source).stem
         out = Path(a.out) if a.out else Path("runs") / name
-        if a.resume == "auto" and (out / "config.yaml").exists() and not config:
-            from .config import load_yaml
-
-            cfg = make_config(load_yaml(out / "config.yaml"), overrides)
     if a.dry_run:
+        from .preflight import check_config
+
+        check_config(cfg)
         sys.stdout.write(dump_yaml(cfg))
         return 0
     train(cfg, out, resume=a.resume)
@@ -101,27 +114,32 @@ def _bench(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     ap = argparse.ArgumentParser(prog="gankit", description="Train, sample, evaluate and compare GANs.")
+    ap.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train", help="train a model from a YAML preset plus key=value overrides")
     t.add_argument("config", nargs="?", help="a YAML preset (see configs/)")
     t.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.steps=500")
     t.add_argument("--out", help="run folder (default runs/<preset name>)")
-    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--dry-run", action="store_true", help="run every check that needs no training, print the resolved config and exit")
     t.add_argument("--resume", help="auto (newest valid checkpoint in the run folder) or a checkpoint path")
     t.set_defaults(fn=_train)
 
     s = sub.add_parser("sample", help="draw samples from a trained generator (G_ema)")
     s.add_argument("run", help="a run folder or a checkpoint file")
-    s.add_argument("--n", type=int, default=64, help="number of samples")
-    s.add_argument("--out", required=True, help="x.png: a grid; x.npz: an array; x.gif with --interpolate; else a folder of PNGs")
+    s.add_argument("--n", type=int, default=None, help="number of samples (default 64; 16 with --interpolate, at most 64)")
+    s.add_argument("--out", required=True, help="x.png, x.jpg, x.webp: a grid; x.npz: an array; x.gif with --interpolate; "
+                                               "a name without a suffix: a folder of PNGs")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--truncation", type=float, default=1.0, help="latent scale psi (< 1: less variety, higher quality)")
     s.add_argument("--label", type=int, default=None, help="class to generate (conditional models)")
     s.add_argument("--reconstruct", action="store_true", help="VAE runs: real images (odd rows) and their reconstructions (even rows), as a .png")
-    s.add_argument("--interpolate", type=int, default=0, metavar="K", help="animate a loop through K latent key points")
+    s.add_argument("--interpolate", type=int, default=0, metavar="K", help="animate a loop through K (>= 2) latent key points")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     s.set_defaults(fn=_sample)
 
     d = sub.add_parser("datasets", help="list the built-in data sources")
@@ -136,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--inception", default=None, help="path to the FID Inception TorchScript file")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
+    e.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     e.set_defaults(fn=_eval)
 
     h = sub.add_parser("doctor", help="diagnose a finished or running run: findings, evidence, suggestions, verdict")
@@ -154,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--inception", default=None, help="path to the FID Inception TorchScript file")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--device", default="cpu")
+    c.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default; --configs trainings use train.threads)")
     c.set_defaults(fn=_compare)
 
     b = sub.add_parser("bench", help="training speed: a plain PyTorch DCGAN step against gankit's step and loop")
@@ -176,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     warnings.filterwarnings("ignore", message=".*TypedStorage.*")
     try:
+        threads = getattr(args, "threads", 0)
+        if threads:
+            if not 1 <= threads <= 1024:
+                raise GankitError(f"--threads: must be 1..1024, got {threads}")
+            import torch
+
+            torch.set_num_threads(threads)
         return args.fn(args)
     except GankitError as e:
         from .train import Interrupted

@@ -15,9 +15,12 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
-from .config import load_config
+from .config import Config, load_config
+from .data import probe_dataset
 from .errors import GankitError
-from .metrics.evaluate import evaluate_samples, generate_for_eval, real_data_for
+from .metrics.evaluate import KID_NOTE, evaluate_samples, generate_for_eval, real_config, real_data_for
+from .paths import check_writable
+from .preflight import check_config
 from .run import LoadedGenerator, load_generator
 from .viz import PALETTE, grid_image
 
@@ -28,7 +31,31 @@ COLUMNS = (("FID", "fid", True), ("KID", "kid", True), ("precision", "precision"
            ("class KL", "class_kl", True))
 
 
-def train_for_budget(configs: list[str], minutes: float, out: Path, overrides: list[str]) -> list[Path]:
+def check_before_training(cfgs: list[tuple[str, Config]], real: str | None) -> None:
+    """Everything that would otherwise fail after the trainings: each config's own checks, the same
+    data for all (unless --real names one set), and --real of the shape the generators make."""
+    from .data import load_dataset
+
+    probes = [(name, check_config(cfg)) for name, cfg in cfgs]
+    if real is None:
+        first_name, first = cfgs[0]
+        for name, cfg in cfgs[1:]:
+            if cfg.data != first.data and load_dataset(cfg.data).fingerprint() != load_dataset(first.data).fingerprint():
+                raise GankitError(f"--configs: {name} trains on other data ({cfg.data.source}) than {first_name} "
+                                  f"({first.data.source}); compare on the same data, or pass --real SOURCE")
+    else:
+        for name, cfg in cfgs:
+            try:
+                real_probe = probe_dataset(real_config(cfg.data, real))
+            except GankitError as e:
+                raise GankitError(f"--real: {str(e).removeprefix('data.source:').strip()}") from None
+            shape = dict(probes)[name].shape
+            if real_probe.shape != shape:
+                raise GankitError(f"--real: {real} gives {'x'.join(map(str, real_probe.shape))} at {name}'s data settings, "
+                                  f"but {name} generates {'x'.join(map(str, shape))}")
+
+
+def train_for_budget(configs: list[str], minutes: float, out: Path, overrides: list[str], real: str | None = None) -> list[Path]:
     """Train each config for the same wall-clock budget into out/runs/<name>; returns the run folders."""
     from .train import train
 
@@ -36,6 +63,7 @@ def train_for_budget(configs: list[str], minutes: float, out: Path, overrides: l
     names = [n for n, _ in cfgs]
     if len(set(names)) != len(names):
         raise GankitError(f"--configs: two configs share a name ({', '.join(names)}); their run folders would clash")
+    check_before_training(cfgs, real)
     runs = []
     for name, cfg in cfgs:
         run = out / "runs" / name
@@ -110,7 +138,7 @@ def _markdown(rows: list[dict[str, Any]], real: str, n: int, seed: int, feats: s
     pv = rows[0]["metrics"]["provenance"]
     lines += ["", (f"All runs: {n} generated samples each (seed {seed}) against {pv['n_real']} real images of `{real}` "
                    f"({pv['real_split']}); features: {feats}; classes from the dataset's classifier. "
-                   "FID, KID, class KL: lower is better; the rest: higher is better.")]
+                   f"FID, KID, class KL: lower is better; the rest: higher is better. {KID_NOTE}.")]
     return "\n".join(lines) + "\n"
 
 
@@ -150,14 +178,15 @@ def _figure(rows: list[dict[str, Any]]) -> Image.Image:
 def compare_command(a: argparse.Namespace) -> None:
     out = Path(a.out)
     runs = list(a.runs)
+    if a.n < 10:
+        raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
+    check_writable(out, flag="--out")
     if a.configs:
         if not a.budget_minutes or a.budget_minutes <= 0:
             raise GankitError("--budget-minutes: give a positive budget when training --configs")
-        runs += train_for_budget(a.configs, a.budget_minutes, out, list(a.set or []))
+        runs += train_for_budget(a.configs, a.budget_minutes, out, list(a.set or []), a.real)
     elif a.budget_minutes:
         raise GankitError("--budget-minutes: only applies with --configs")
-    if a.n < 10:
-        raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
     torch.manual_seed(a.seed)
     rows = compare_runs(runs, out, a.n, a.seed, a.real, a.features, a.inception, a.device)
     print((out / "compare.md").read_text())

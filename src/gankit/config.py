@@ -37,6 +37,9 @@ class DataConfig:
     """Use only this many examples (a seeded random subset), for small-data experiments."""
     seed: int = 0
     """Seed for the subset chosen by `limit` and for generated toy data."""
+    cache: bool = True
+    """Image folders: keep the decoded array under $GANKIT_CACHE (memory-mapped; the next run on
+    the same files, resolution and channels skips decoding)."""
 
     def __post_init__(self) -> None:
         _check(self.resolution is None or 4 <= self.resolution <= 1024, "data.resolution", f"must be 4..1024, got {self.resolution}")
@@ -128,7 +131,11 @@ class TrainConfig:
     d_steps: int = 1
     """Discriminator steps per generator step."""
     ema_halflife: float = 10000.0
-    """Half-life of the G_ema weights, in images; 0 disables averaging (G_ema = G)."""
+    """Half-life of the G_ema weights, in generated images (G steps x batch_size); 0 disables
+    averaging (G_ema = G). 10,000 at batch 64 is about 156 steps."""
+    ema_rampup: float = 0.05
+    """Cap the half-life at this fraction of the images generated so far (StyleGAN2-ADA's
+    ema_rampup), so a short run's G_ema is not still its random start; 0: the full half-life at once."""
     ema_start: int = 0
     """Generator step at which averaging starts (G_ema copies G before it)."""
     log_every: int = 100
@@ -168,6 +175,7 @@ class TrainConfig:
             b = getattr(self, key)
             _check(len(b) == 2 and all(0 <= x < 1 for x in b), f"train.{key}", f"must be two numbers in [0, 1), got {list(b)}")
         _check(self.ema_halflife >= 0, "train.ema_halflife", f"must be >= 0, got {self.ema_halflife}")
+        _check(0 <= self.ema_rampup <= 1, "train.ema_rampup", f"must be in [0, 1], got {self.ema_rampup}")
         _check(self.max_minutes >= 0, "train.max_minutes", f"must be >= 0, got {self.max_minutes}")
         _check(0 <= self.threads <= 1024, "train.threads", f"must be 0..1024, got {self.threads}")
         _check(self.max_rollbacks >= 0, "train.max_rollbacks", f"must be >= 0, got {self.max_rollbacks}")

@@ -27,6 +27,8 @@ G_STARVED = 0.1  # G gradient norm below this fraction of its early median
 LOSING = 2.0  # or G's loss above this multiple of its early median, and rising
 EXPLODE = 25.0  # loss or gradient norm this many times its early median
 ABS_LOSS, ABS_GRAD = 1e3, 1e4  # beyond these a loss or gradient norm has blown up whatever its start
+JUMP, LOOKBACK = 8.0, 5  # a gradient norm that blows up grows more than JUMP-fold within LOOKBACK intervals;
+# one that climbed slowly to a new level (grid25: 0.5 -> 16 over 2,000 steps, losses steady) is not diverging
 SWING_MIN, SWING_REL = 2.0, 1.0  # G-loss swings larger than this (absolute, and relative to the loss level)
 OVERFIT_RT, OVERFIT_ACC = 0.9, 0.95  # ADA's r_t = E[sign(D(real))], and D's accuracy
 SMALL_DATA = 10_000
@@ -156,10 +158,21 @@ class HealthMonitor:
             # absolute limits only where healthy values are O(1..100): not for a VAE's loss (nats per image)
             limit = EXPLODE * ref if key == "loss" else min(EXPLODE * ref, ABS_GRAD if key.startswith("grad") else ABS_LOSS)
             if all(abs(v) > limit for _, v in recent):
+                if key.startswith("grad") and self._climbed_slowly(key, recent):
+                    continue
                 return self._finding("divergence", recent[0][0], {"pattern": "exploding", key: [round(v, 4) for _, v in recent],
                                                                   f"{key}_early": round(early, 4)},
                                      {"train.lr_g": self.lr_g / 4, "train.lr_d": self.lr_d / 4})
         return None
+
+    def _climbed_slowly(self, key: str, recent: list[tuple[int, float]]) -> bool:
+        """A gradient norm below the absolute limit that grew less than JUMP-fold over the LOOKBACK
+        intervals before `recent`: a new, stable level rather than a blow-up."""
+        s = self._series(key)
+        if max(abs(v) for _, v in recent) >= ABS_GRAD or len(s) < len(recent) + LOOKBACK:
+            return False
+        before = abs(s[-len(recent) - LOOKBACK][1])
+        return min(abs(v) for _, v in recent) < JUMP * max(before, 1e-12)
 
     def _oscillation(self) -> Finding | None:
         """Divergence by swinging: G's loss flips direction nearly every interval with an
@@ -346,7 +359,15 @@ def doctor(run: Path) -> tuple[str, int]:
             lines.append(f"  done during training: {actions[(f.name, f.step)]}")
     errors = [f for f in found if f.severity == "error"]
     rolled = sum(1 for a in actions.values() if a.startswith("rolled back"))
-    if not found:
+    last_step = int(last.get("step", 0))
+    starts = (WARMUP + 1) * cfg.train.log_every  # the first interval any detector judges
+    full = max(starts, math.ceil(JUDGE_AFTER * cfg.train.steps), JUDGE_MIN_STEPS)  # collapse and overfitting too
+    if not found and last_step < starts:
+        verdict = f"verdict: too early to judge ({last_step} steps; the detectors start after step {starts})"
+    elif not found and last_step < full:
+        verdict = (f"verdict: no finding yet, but too early to judge fully ({last_step} steps; mode collapse and "
+                   f"overfitting are judged from step {full})")
+    elif not found:
         verdict = "verdict: healthy (no detector fired)"
     elif not errors:
         verdict = f"verdict: healthy with {len(found)} warning(s): {', '.join(sorted({f.name for f in found}))}"

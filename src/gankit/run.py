@@ -8,10 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,17 +21,11 @@ from .augment import Augmenter
 from .checkpoint import load_target
 from .config import Config, make_config
 from .data import Dataset
+from .device import pick_device
 from .errors import CheckpointError, GankitError
 from .models import Spec, build_models, make_spec
+from .paths import check_writable  # noqa: F401  (re-exported for the loop)
 from .sampling import recalibrate_bn
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GankitError("train.device: cuda was asked for, but torch sees no CUDA device")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def peak_rss_mb() -> float:
@@ -184,7 +175,8 @@ def ema_update(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
 def data_meta(ds: Dataset) -> dict[str, Any]:
     return {
         "name": ds.name, "kind": ds.kind, "shape": list(ds.shape), "num_classes": ds.num_classes,
-        "size": len(ds), "fingerprint": ds.fingerprint(), "skipped": ds.skipped,
+        "size": len(ds), "fingerprint": ds.fingerprint(), "skipped": ds.skipped, "skipped_files": list(ds.skipped_files),
+        "class_names": list(ds.class_names),
     }
 
 
@@ -288,7 +280,7 @@ class LoadedGenerator:
     state: dict[str, Any]
 
 
-def load_generator(target: str | Path, device: str = "cpu") -> LoadedGenerator:
+def load_generator(target: str | Path, device: str = "cpu", flag: str = "--device") -> LoadedGenerator:
     """G_ema (eval mode) from a run folder's newest valid checkpoint or a checkpoint file."""
     path, state = load_target(target)
     try:
@@ -303,22 +295,8 @@ def load_generator(target: str | Path, device: str = "cpu") -> LoadedGenerator:
         G.load_state_dict(state["G_ema"])
     except RuntimeError as e:
         raise CheckpointError(f"{path}: G_ema does not fit the stored architecture ({str(e).splitlines()[0][:200]})") from None
-    G = G.to(pick_device(device)).eval().requires_grad_(False)
+    G = G.to(pick_device(device, flag)).eval().requires_grad_(False)
     return LoadedGenerator(G, cfg, spec, meta, int(state["step"]), path, state)
-
-
-def check_writable(out: Path, need_bytes: int) -> None:
-    """Fail before training when the run folder cannot be written or the disk is too full."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".gankit-write-test.", dir=out)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise GankitError(f"{out}: cannot write the run folder ({e.strerror or e})") from None
-    free = shutil.disk_usage(out).free
-    if free < need_bytes:
-        raise GankitError(f"{out}: only {free / 2**20:.0f} MiB free, a run needs about {need_bytes / 2**20:.0f} MiB for checkpoints")
 
 
 def _finite(v: Any) -> Any:

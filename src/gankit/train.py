@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import signal
-import sys
 import threading
 import time
 from contextlib import nullcontext
@@ -13,15 +12,31 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from . import console
 from .augment import Augmenter
 from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import Config, dump_yaml, make_config
+from .console import say
 from .data import Dataset, load_dataset
 from .errors import ConfigError, GankitError
 from .health import DiversityProbe, HealthMonitor, write_finding
 from .losses import LOSSES, gradient_penalty, r1_penalty
-from .run import (Batches, FiniteGuard, Parts, append_jsonl, build_parts, check_writable, data_meta, ema_update, peak_rss_mb,
-                  recalibrated_ema, restore, state_of, truncate_jsonl)
+from .preflight import preflight
+from .run import (
+    Batches,
+    FiniteGuard,
+    Parts,
+    append_jsonl,
+    build_parts,
+    check_writable,
+    data_meta,
+    ema_update,
+    peak_rss_mb,
+    recalibrated_ema,
+    restore,
+    state_of,
+    truncate_jsonl,
+)
 from .sampling import generate, latents
 from .vae import encode, kl_weight, reparameterise, vae_terms
 from .viz import save_grid, save_scatter
@@ -69,42 +84,56 @@ def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
 
 
 def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None = None, quiet: bool = False) -> Parts:
-    """Train according to `cfg` into run folder `out`; returns the final state."""
+    """Train according to `cfg` into run folder `out`; returns the final state. `quiet`: no notes, no progress."""
+    with console.quiet(quiet):
+        return _train(cfg, out, resume, ds)
+
+
+def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Parts:
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
-    ds = ds if ds is not None else load_dataset(cfg.data)
+    ckpt_dir, sample_dir = out / "checkpoints", out / "samples"
+    metrics_path = out / "metrics.jsonl"
+
+    # The cheap checks first: the run folder, then config against the data's description; only then decode
+    start_state = None
+    if resume == "auto":
+        start_state = latest_valid(ckpt_dir)
+    elif resume:
+        start_state = (Path(resume), load_checkpoint(Path(resume)))
+    elif list_checkpoints(ckpt_dir):
+        raise GankitError(f"{out}: already holds a run; continue it with --resume auto, or choose another --out")
+    check_writable(out)
+    if ds is None:
+        ds = load_dataset(cfg.data, check=lambda probe: preflight(cfg, probe))
+    else:
+        preflight(cfg, ds.probe())
+    for note in ds.notes:
+        say(note)
     if len(ds) < t.batch_size and ds.kind == "image":
         raise GankitError(f"train.batch_size: {t.batch_size} is larger than the dataset ({len(ds)} examples)")
     p = build_parts(cfg, ds)
     meta = data_meta(ds)
     loss = LOSSES.get(cfg.loss.name)
-    ckpt_dir, sample_dir = out / "checkpoints", out / "samples"
-    metrics_path = out / "metrics.jsonl"
-
-    # Refuse to clobber a run; find the checkpoint to resume from
-    start_state = None
-    if resume == "auto":
-        found = latest_valid(ckpt_dir)
-        if found is not None:
-            start_state = found
-    elif resume:
-        start_state = (Path(resume), load_checkpoint(Path(resume)))
-    elif list_checkpoints(ckpt_dir):
-        raise GankitError(f"{out}: already holds a run; continue it with --resume auto, or choose another --out")
     param_bytes = sum(x.numel() * 4 for m in (p.G, p.D) for x in m.parameters())
     check_writable(out, need_bytes=param_bytes * 5 * (t.keep_checkpoints + 1) + (16 << 20))
     if (stale := remove_stale_temporaries(ckpt_dir)):
-        log(quiet, f"removed {stale} half-written checkpoint file(s) left by an interrupted save")
+        say(f"removed {stale} half-written checkpoint file(s) left by an interrupted save")
     if start_state is not None:
         theirs = start_state[1].get("data", {}).get("fingerprint")
         if theirs is not None and theirs != meta["fingerprint"]:
             raise GankitError(f"{start_state[0]}: was trained on other data ({start_state[1]['data'].get('name')}); resume it on the same data.source")
         restore(p, start_state[1], start_state[0])
+        if p.step >= t.steps or (t.max_minutes > 0 and p.wall >= 60 * t.max_minutes):  # nothing to train: leave the run as it is
+            say(f"{out}: already finished at step {p.step} (train.steps={t.steps}, train.max_minutes={t.max_minutes:g}); "
+                "raise one of them to train on")
+            return p
         truncate_jsonl(metrics_path, p.step)
-        log(quiet, f"resumed from {start_state[0]} at step {p.step}")
+        say(f"resumed from {start_state[0]} at step {p.step}")
     (out / "config.yaml").write_text(dump_yaml(cfg))
     sample_dir.mkdir(parents=True, exist_ok=True)
+    say(start_line(ds, cfg, p.device, out))
 
     dev = p.device
     if dev.type == "cuda":
@@ -115,7 +144,6 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
     pac, B = cfg.model.pac, t.batch_size
     conditional = p.spec.num_classes > 0
     vae = cfg.model.family == "vae"
-    ema_beta = 0.5 ** (B / t.ema_halflife) if t.ema_halflife > 0 else 0.0
     g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
     fixed_seed = t.seed + 100
     batches = Batches(ds, dev, t.channels_last, conditional)
@@ -151,13 +179,13 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
 
     def check_health(rec: dict) -> None:
         for f in monitor.observe(rec):
-            log(quiet, f.line())
+            say(f.line())
             if f.severity == "error" and t.on_failure == "stop":
                 f.action = "stopped the run"
                 write_finding(health_path, f)
                 raise GankitError(f"training stopped at step {p.step} (train.on_failure=stop): {f.line()}")
             if f.severity == "error" and t.on_failure == "rollback":
-                f.action = _rollback_or_stop(p, ckpt_dir, metrics_path, quiet, reason=f.name, remedy=f.suggestion, before=f.since)
+                f.action = _rollback_or_stop(p, ckpt_dir, metrics_path, reason=f.name, remedy=f.suggestion, before=f.since)
                 write_finding(health_path, f)
                 monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
                 monitor.r1, monitor.augmenting = p.cfg.loss.r1, bool(p.cfg.augment.policy)
@@ -167,11 +195,11 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
             write_finding(health_path, f)
 
     def nonfinite_rollback(n: int) -> None:
-        _rollback_or_stop(p, ckpt_dir, metrics_path, quiet, reason=f"{n} non-finite steps in a row",
+        _rollback_or_stop(p, ckpt_dir, metrics_path, reason=f"{n} non-finite steps in a row",
                           remedy={"train.lr_g": p.cfg.train.lr_g / 2, "train.lr_d": p.cfg.train.lr_d / 2})
         monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
 
-    bar = tqdm(total=t.steps, initial=p.step, disable=quiet or not sys.stdout.isatty(), dynamic_ncols=True)
+    bar = tqdm(total=t.steps, initial=p.step, disable=console.is_quiet() or not console.on_terminal(), dynamic_ncols=True)
     acc: dict[str, torch.Tensor] = {}
     acc_n, nonfinite_run = 0, 0
     t_start, t_interval, img_interval = time.perf_counter(), time.perf_counter(), p.images
@@ -273,7 +301,7 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
 
             # update G_ema
             p.step += 1
-            ema_update(p.G_ema, p.G, ema_beta if p.step > t.ema_start else 0.0)
+            ema_update(p.G_ema, p.G, ema_beta(t, p.step) if p.step > t.ema_start else 0.0)
             for k, v in stats.items():
                 acc[k] = acc[k] + v if k in acc else v.clone()
             acc_n = acc_n + guard.good()
@@ -302,7 +330,10 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
                 if first_log:
                     rec["dataset_size"], first_log = len(ds), False
                 append_jsonl(metrics_path, rec)
-                bar.set_postfix({k: f"{rec[k]:.3g}" for k in ("loss_d", "loss_g", "loss") if k in rec} | {"img/s": f"{rec['images_per_s']:.0f}"})
+                shown = {k: f"{rec[k]:.3g}" for k in ("loss_d", "loss_g", "loss") if k in rec} | {"img/s": f"{rec['images_per_s']:.0f}"}
+                bar.set_postfix(shown)
+                if bar.disable:  # no terminal: a plain line instead of the bar
+                    say(f"step {p.step}/{t.steps}  " + "  ".join(f"{k} {v}" for k, v in shown.items()) + f"  ({p.wall:.0f} s)")
                 acc, acc_n = {}, 0
                 t_interval, img_interval = now, p.images
                 check_health(rec)
@@ -331,11 +362,11 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
         bar.close()
         for s, h in old.items():
             signal.signal(s, h)
-    log(quiet, f"done: {p.step} steps in {p.wall:.0f} s; run folder {out}")
+    say(f"done: {p.step} steps in {p.wall:.0f} s; run folder {out}")
     return p
 
 
-def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, quiet: bool, reason: str,
+def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, reason: str,
                       remedy: dict[str, Any], before: int | None = None) -> str:
     """Restore the newest checkpoint saved before step `before` (else the oldest kept) and
     apply `remedy` (config key -> value), or stop; returns what was done."""
@@ -370,7 +401,7 @@ def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, quiet: bool,
     change = " ".join(f"{k}={v}" for k, v in remedy.items())
     append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": change,
                                 "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
-    log(quiet, f"rolled back to {found[0]} (step {p.step}) after {reason}; now {change}")
+    say(f"rolled back to {found[0]} (step {p.step}) after {reason}; now {change}")
     return f"rolled back to step {p.step} and set {change}"
 
 
@@ -388,6 +419,20 @@ def _oldest_valid(ckpt_dir: Path):
     return None
 
 
-def log(quiet: bool, msg: str) -> None:
-    if not quiet:
-        tqdm.write(msg, file=sys.stderr)
+
+def ema_beta(t, step: int) -> float:
+    """G_ema's decay per step: half-life `ema_halflife` images, capped at `ema_rampup` of the images
+    generated so far (StyleGAN2-ADA's ramp-up), so that a short run's G_ema is not its random start."""
+    if t.ema_halflife <= 0:
+        return 0.0
+    half = t.ema_halflife if t.ema_rampup <= 0 else min(t.ema_halflife, t.ema_rampup * step * t.batch_size)
+    return 0.5 ** (t.batch_size / max(half, 1e-8))
+
+
+def start_line(ds: Dataset, cfg: Config, device: torch.device, out: Path) -> str:
+    """What was loaded and where the run goes, in one line."""
+    what = f"{len(ds)} images {'x'.join(map(str, ds.shape))}" if ds.kind == "image" else f"{len(ds)} 2D points"
+    classes = f", {ds.num_classes} classes" if ds.num_classes >= 2 and ds.kind == "image" else ""
+    threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
+    return (f"data: {what}{classes} from {ds.name}; {cfg.model.family} {cfg.model.arch}; device {device}{threads}; "
+            f"run folder {out}")

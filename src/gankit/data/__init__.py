@@ -1,8 +1,13 @@
-"""Datasets: built-in sources and files on disk, decoded once into one in-memory tensor."""
+"""Datasets: built-in sources and files on disk, decoded once into one uint8 tensor.
+
+`load_dataset` calls its `check` with a `DataProbe` (kind, final shape, size, classes) before
+any image is decoded or resized, so a wrong architecture or resolution costs a second, not a
+decode of the whole folder. `probe_dataset` gives that probe alone (`--dry-run`).
+"""
 from __future__ import annotations
 
-import hashlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +19,7 @@ from ..config import DataConfig
 from ..errors import DataError
 from ..registry import Registry
 from .files import read_csv, read_path
+from .folder import DataProbe, fingerprint_of, read_folder
 from .images import resize_crop, to_array
 
 SOURCES: Registry = Registry("data source", "data.source")
@@ -21,7 +27,7 @@ SOURCES: Registry = Registry("data source", "data.source")
 
 @dataclass
 class Dataset:
-    """All examples in memory: uint8 images [N, C, H, W] or float32 points [N, 2]."""
+    """All examples: uint8 images [N, C, H, W] (memory-mapped for cached folders) or float32 points [N, 2]."""
 
     x: torch.Tensor
     labels: torch.Tensor | None
@@ -29,6 +35,10 @@ class Dataset:
     kind: str  # "image" | "points"
     num_classes: int = 0
     skipped: int = 0
+    class_names: list[str] = field(default_factory=list)  # label i's name: a class subfolder, or the file's own label value
+    notes: list[str] = field(default_factory=list)  # what loading did that the user should hear of (skipped files, remapped labels)
+    label_note: str = ""  # why there are no class labels, when there are none
+    skipped_files: list[str] = field(default_factory=list)
     centres: torch.Tensor | None = None  # 2D toys: mixture means [K, 2]
     std: float = 0.0  # 2D toys: component std
     extra: dict = field(default_factory=dict)
@@ -40,6 +50,9 @@ class Dataset:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
+    def probe(self) -> DataProbe:
+        return DataProbe(self.kind, self.shape, len(self), self.num_classes, self.label_note)
+
     def to_float(self, idx: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         """Rows `idx` as model input: images in [-1, 1], points as they are (of `x`, a
         device copy of the data, when given)."""
@@ -50,13 +63,13 @@ class Dataset:
         """Content hash: caches of real-data statistics and classifiers key on it (computed once per tensor)."""
         if self.extra.get("_fp_of") is self.x and self.extra.get("_fp_labels") is self.labels:
             return self.extra["_fp"]
-        h = hashlib.sha256()
-        h.update(str(tuple(self.x.shape)).encode())
-        h.update(self.x.numpy().tobytes())
-        if self.labels is not None:
-            h.update(self.labels.numpy().tobytes())
-        self.extra.update(_fp_of=self.x, _fp_labels=self.labels, _fp=h.hexdigest()[:16])
-        return self.extra["_fp"]
+        fp = fingerprint_of(self.x.numpy(), self.labels.numpy() if self.labels is not None else None)
+        self.remember_fingerprint(fp)
+        return fp
+
+    def remember_fingerprint(self, fp: str) -> None:
+        """Set a fingerprint already known (a cached folder's), valid until x or labels change."""
+        self.extra.update(_fp_of=self.x, _fp_labels=self.labels, _fp=fp)
 
 
 @dataclass(frozen=True)
@@ -65,11 +78,12 @@ class SourceInfo:
     size: int
     shape: tuple[int, ...]
     build: object  # (DataConfig) -> Dataset
+    num_classes: int = 10
 
 
-def _register(name: str, description: str, size: int, shape: tuple[int, ...]):
+def _register(name: str, description: str, size: int, shape: tuple[int, ...], num_classes: int = 10):
     def deco(fn):
-        SOURCES.register(name)(SourceInfo(description, size, shape, fn))
+        SOURCES.register(name)(SourceInfo(description, size, shape, fn, num_classes))
         return fn
 
     return deco
@@ -95,12 +109,12 @@ def grid25_centres() -> np.ndarray:
     return np.stack(np.meshgrid(v, v, indexing="ij"), -1).reshape(-1, 2)
 
 
-@_register("ring8", "8 Gaussians on the unit circle, std 0.01 (PacGAN/VEEGAN 2D ring)", 100_000, (2,))
+@_register("ring8", "8 Gaussians on the unit circle, std 0.01 (PacGAN/VEEGAN 2D ring)", 100_000, (2,), 8)
 def _ring8(cfg: DataConfig) -> Dataset:
     return _mixture(ring8_centres(), 0.01, 100_000, cfg.seed, "ring8")
 
 
-@_register("grid25", "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN/VEEGAN 2D grid)", 100_000, (2,))
+@_register("grid25", "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN/VEEGAN 2D grid)", 100_000, (2,), 25)
 def _grid25(cfg: DataConfig) -> Dataset:
     return _mixture(grid25_centres(), 0.05, 100_000, cfg.seed, "grid25")
 
@@ -139,7 +153,7 @@ def _mnist5k(cfg: DataConfig) -> Dataset:
 STACKED_N = 50_000
 
 
-@_register("stacked_mnist", "3 random mnist5k digits stacked as RGB channels, 28x28, 1000 modes", STACKED_N, (3, 28, 28))
+@_register("stacked_mnist", "3 random mnist5k digits stacked as RGB channels, 28x28, 1000 modes", STACKED_N, (3, 28, 28), 1000)
 def _stacked(cfg: DataConfig) -> Dataset:
     x, y = _mnist5k_raw()
     rng = np.random.default_rng(cfg.seed)
@@ -164,18 +178,92 @@ def _resize_all(x: np.ndarray, resolution: int | None, channels: int | None) -> 
     return np.stack(res)
 
 
-def load_dataset(cfg: DataConfig) -> Dataset:
-    """Resolve `data.source` (built-in name or path), then apply limit/resolution/channels."""
+def _final_shape(kind: str, shape: tuple[int, ...], cfg: DataConfig) -> tuple[int, ...]:
+    if kind == "points":
+        if cfg.resolution is not None or cfg.channels is not None:
+            raise DataError(f"{cfg.source}: 2D point data has no data.resolution or data.channels")
+        return shape
+    c, h, w = shape
+    return (cfg.channels or c, cfg.resolution or h, cfg.resolution or w)
+
+
+def _remap_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """Labels of an array file to 0..K-1; (labels, class names, notes). 100..109 become 0..9, named "100".."109"."""
+    values, y_new = np.unique(y, return_inverse=True)
+    names = [str(int(v)) for v in values]
+    if len(values) == int(y.max()) + 1:  # already 0..K-1
+        return y, names, []
+    shown = ", ".join(f"{v}->{i}" for i, v in enumerate(names[:5])) + (", ..." if len(names) > 5 else "")
+    note = f"{where}: labels {names[0]}..{names[-1]} ({len(names)} values) are classes 0..{len(names) - 1} ({shown})"
+    return y_new.astype(np.int64), names, [note]
+
+
+def _from_file(path: Path, cfg: DataConfig) -> Dataset:
+    x, y, skipped = read_path(path)
+    kind = "points" if x.ndim == 2 else "image"
+    names, notes = [], []
+    if y is not None:
+        y, names, notes = _remap_labels(y, str(path))
+    ncls = len(names)
+    note = "" if ncls >= 2 else (f"{path} holds no labels" if y is None else f"{path}: every label is {names[0]}")
+    return Dataset(torch.from_numpy(x), torch.from_numpy(y) if y is not None else None, str(path), kind, ncls, skipped,
+                   class_names=names, notes=notes, label_note=note)
+
+
+def _folder_path(cfg: DataConfig) -> Path | None:
+    """The source as a path, or None for a built-in name; an unknown bare name raises listing the built-ins."""
     if cfg.source in SOURCES:
-        ds = SOURCES.get(cfg.source).build(cfg)
+        return None
+    path = Path(cfg.source).expanduser()
+    if not path.exists() and "/" not in cfg.source and "." not in cfg.source:
+        SOURCES.get(cfg.source)  # raises: unknown built-in, listing the valid ones
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder, and not a built-in source (see `gankit datasets`)")
+    return path
+
+
+def probe_dataset(cfg: DataConfig) -> DataProbe:
+    """What `load_dataset(cfg)` will give, without decoding images (folders: their headers at most)."""
+    found: list[DataProbe] = []
+
+    class _Probed(Exception):
+        pass
+
+    def stop(probe: DataProbe) -> None:
+        found.append(probe)
+        raise _Probed
+
+    try:
+        load_dataset(cfg, check=stop)
+    except _Probed:
+        return found[0]
+    raise AssertionError("load_dataset returned without calling its check")
+
+
+def load_dataset(cfg: DataConfig, check: Callable[[DataProbe], None] | None = None) -> Dataset:
+    """Resolve `data.source` (built-in name or path), then apply limit/resolution/channels.
+
+    `check(probe)` runs before any image is decoded or resized; it may raise to stop."""
+    check = check or (lambda probe: None)
+    path = _folder_path(cfg)
+    if path is not None and path.is_dir():
+        fd = read_folder(path, cfg, check)
+        ds = Dataset(torch.from_numpy(fd.x), torch.from_numpy(fd.labels) if fd.labels is not None else None, str(path), "image",
+                     len(fd.class_names), len(fd.skipped), class_names=fd.class_names, notes=fd.notes,
+                     label_note=fd.label_note, skipped_files=fd.skipped[:20])
+        ds.remember_fingerprint(fd.fingerprint)
+        return ds
+    if path is None:
+        info = SOURCES.get(cfg.source)
+        kind = "points" if info.shape == (2,) else "image"
+        size = min(info.size, cfg.limit or info.size)
+        check(DataProbe(kind, _final_shape(kind, info.shape, cfg), size, info.num_classes))
+        ds = info.build(cfg)
+        if kind == "image" and ds.num_classes and not ds.class_names:
+            ds.class_names = [str(i) for i in range(ds.num_classes)]
     else:
-        path = Path(cfg.source).expanduser()
-        if not path.exists() and "/" not in cfg.source and "." not in cfg.source:
-            SOURCES.get(cfg.source)  # raises: unknown built-in, listing the valid ones
-        x, y, skipped = read_path(path, cfg.resolution, cfg.channels, cfg.on_bad_image)
-        kind = "points" if x.ndim == 2 else "image"
-        ncls = int(y.max()) + 1 if y is not None else 0
-        ds = Dataset(torch.from_numpy(x), torch.from_numpy(y) if y is not None else None, str(path), kind, ncls, skipped)
+        ds = _from_file(path, cfg)
+        check(DataProbe(ds.kind, _final_shape(ds.kind, ds.shape, cfg), min(len(ds), cfg.limit or len(ds)), ds.num_classes, ds.label_note))
     if cfg.limit is not None and cfg.limit < len(ds):
         g = torch.Generator().manual_seed(cfg.seed)
         keep = torch.randperm(len(ds), generator=g)[: cfg.limit].sort().values
@@ -184,8 +272,6 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     if ds.kind == "image":
         arr = _resize_all(ds.x.numpy(), cfg.resolution, cfg.channels)
         ds.x = torch.from_numpy(np.ascontiguousarray(arr))
-    elif cfg.resolution is not None or cfg.channels is not None:
-        raise DataError(f"{cfg.source}: 2D point data has no data.resolution or data.channels")
     return ds
 
 

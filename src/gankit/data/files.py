@@ -1,7 +1,8 @@
 """Readers for data on disk: image folders, .npz/.npy arrays, IDX files, CSV of pixels.
 
 Each returns (array, labels, skipped). Images come back as uint8 [N, C, H, W] at their
-native size (resizing happens once, later); 2D points as float32 [N, 2].
+native size (resizing happens once, later); 2D points as float32 [N, 2]. Image folders
+have their own reader (`folder.py`), which decodes straight to the final size.
 """
 from __future__ import annotations
 
@@ -14,45 +15,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
-from .images import IMAGE_EXTS, _composite_on_white, _to_uint8, decode_file, resize_crop, to_array
+from .images import IMAGE_EXTS, _composite_on_white, _to_uint8
 
 Raw = tuple[np.ndarray, np.ndarray | None, int]
-
-
-def read_folder(root: Path, resolution: int | None, channels: int | None, on_bad: str) -> Raw:
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
-    if not files:
-        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_EXTS))}, recursively)")
-    # first-level subfolders become classes, but only when every image sits in one
-    tops = [p.relative_to(root).parts for p in files]
-    labelled = all(len(t) >= 2 for t in tops)
-    class_names = sorted({t[0] for t in tops}) if labelled else []
-    index = {n: i for i, n in enumerate(class_names)}
-
-    images, labels, skipped = [], [], 0
-    for p, t in zip(files, tops):
-        try:
-            img = decode_file(p)
-        except DataError:
-            if on_bad == "skip":
-                skipped += 1
-                continue
-            raise
-        images.append(img)
-        if labelled:
-            labels.append(index[t[0]])
-    if not images:
-        raise DataError(f"{root}: all {len(files)} images were unreadable")
-    if channels is None:
-        channels = 3 if any(im.mode == "RGB" for im in images) else 1
-    if resolution is None:
-        sizes = {im.size for im in images}
-        if len(sizes) > 1:
-            side = min(min(s) for s in sizes)
-            resolution = side  # mixed sizes need one: the smallest short side
-    arrays = [to_array(resize_crop(im, resolution) if resolution else im, channels) for im in images]
-    lab = np.asarray(labels, dtype=np.int64) if labelled else None
-    return np.stack(arrays), lab, skipped
 
 
 def _array_to_nchw(a: np.ndarray, name: str) -> np.ndarray:
@@ -229,12 +194,10 @@ def _is_square(n: int) -> bool:
     return n > 0 and math.isqrt(n) ** 2 == n
 
 
-def read_path(path: Path, resolution: int | None, channels: int | None, on_bad: str) -> Raw:
-    """Dispatch on what the path is; folders resize while decoding, arrays afterwards."""
+def read_path(path: Path) -> Raw:
+    """Dispatch on what the file is (folders are read by `folder.read_folder`)."""
     if not path.exists():
         raise DataError(f"{path}: no such file or folder, and not a built-in source (see `gankit datasets`)")
-    if path.is_dir():
-        return read_folder(path, resolution, channels, on_bad)
     name = path.name.lower()
     if name.endswith((".npz", ".npy")):
         return read_array(path)

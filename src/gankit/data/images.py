@@ -1,7 +1,10 @@
 """Decoding and normalising single images with Pillow: any mode in, uint8 L or RGB out."""
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -67,20 +70,48 @@ def resize_crop(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + size, top + size))
 
 
-def decode_file(path: Path) -> Image.Image:
-    """Open and fully decode one image file; any failure is a DataError naming the file."""
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Any failure to open or decode `path` becomes one DataError naming the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.seek(0)  # first frame of a GIF or animated WebP
-                im.load()  # Pillow opens lazily: decode now so truncation shows here
-                return normalise_mode(im).copy()
+            yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"{path}: image too large (decompression-bomb guard); remove it or use data.on_bad_image=skip") from None
     except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad files
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"{path}: cannot decode image ({reason}); remove it or use data.on_bad_image=skip") from None
+
+
+def decode_file(path: Path) -> Image.Image:
+    """Open and fully decode one image file; any failure is a DataError naming the file."""
+    with _reading(path), Image.open(path) as im:
+        im.seek(0)  # first frame of a GIF or animated WebP
+        im.load()  # Pillow opens lazily: decode now so truncation shows here
+        return normalise_mode(im).copy()
+
+
+def peek_file(path: Path) -> tuple[tuple[int, int], int]:
+    """(width, height) and the channel count (1 or 3) that decoding will give, from the header only."""
+    with _reading(path), Image.open(path) as im:
+        return im.size, 1 if im.mode in GREY_MODES else 3
+
+
+def decode_to_array(path: Path, resolution: int | None, channels: int) -> np.ndarray:
+    """One file straight to uint8 [C, H, W] at the final size: only this image is ever held at full size.
+    JPEGs larger than twice the target are decoded at a reduced scale first (Pillow's draft mode)."""
+    with _reading(path), Image.open(path) as im:
+        im.seek(0)
+        if resolution and im.format == "JPEG":
+            s = 2 * resolution / min(im.size)
+            if s < 0.5:
+                im.draft(None, (math.ceil(im.size[0] * s), math.ceil(im.size[1] * s)))
+        im.load()
+        img = normalise_mode(im)
+        if resolution:
+            img = resize_crop(img, resolution)
+        return to_array(img, channels)
 
 
 def to_array(img: Image.Image, channels: int) -> np.ndarray:

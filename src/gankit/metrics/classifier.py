@@ -6,7 +6,6 @@ $GANKIT_CACHE (default ~/.cache/gankit).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -15,10 +14,7 @@ from torch import nn
 
 from ..data import Dataset
 from ..errors import GankitError
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GANKIT_CACHE", Path.home() / ".cache" / "gankit"))
+from ..paths import cache_dir
 
 
 class Classifier(nn.Module):

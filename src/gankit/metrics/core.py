@@ -42,12 +42,17 @@ def fid(real: np.ndarray, fake: np.ndarray) -> float:
 def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance (Binkowski et al. 2018): unbiased MMD^2, cubic polynomial kernel.
 
-    Returns mean and std over random subsets.
+    Returns mean and std over random subsets of `subset_size` (standard: 1000) from each side. With
+    fewer samples than that, subsets of half the smaller set, so that they differ and the spread is
+    real (subsets as large as a whole set would all be that set, and the spread 0). The estimate is
+    unbiased: for indistinguishable sets it scatters around 0 and can be slightly negative.
     """
     rng = np.random.default_rng(seed)
     x, y = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     d = x.shape[1]
     m = min(subset_size, len(x), len(y))
+    if m == min(len(x), len(y)):
+        m = max(2, m // 2)
     vals = []
     for _ in range(subsets):
         a = x[rng.choice(len(x), m, replace=False)]

@@ -14,7 +14,9 @@ import torch
 from .. import __version__
 from ..config import DataConfig
 from ..data import Dataset, load_dataset
+from ..console import warn
 from ..errors import GankitError
+from ..paths import check_output_file
 from ..run import LoadedGenerator, load_generator
 from ..sampling import generate, recalibrate_bn
 from . import core
@@ -23,12 +25,24 @@ from .features import FEATURE_NETS
 
 ALL = ("fid", "kid", "pr", "dc", "is", "classes", "modes")
 CONFIDENT = 0.9  # a digit is "confidently recognisable" when the classifier gives it >= 0.9
+WEAK_CLASSIFIER = 0.8  # held-out accuracy below which the classifier's features and classes are not to be trusted
+KID_NOTE = "KID is an unbiased estimate: near 0 it can come out slightly negative, which means no measurable difference at this n"
 
 
 def real_data_for(lg_data_cfg: DataConfig, source: str | None) -> Dataset:
     """The real data at the run's resolution and channels (the same resizing as training)."""
-    cfg = lg_data_cfg if source is None else dataclasses.replace(lg_data_cfg, source=source, limit=None)
-    return load_dataset(cfg)
+    if source is None:
+        return load_dataset(lg_data_cfg)
+    try:
+        return load_dataset(real_config(lg_data_cfg, source))
+    except GankitError as e:  # name the flag the user typed, not the config key behind it
+        msg = str(e).removeprefix("data.source:").strip()
+        raise GankitError(f"--real: {msg}") from None
+
+
+def real_config(lg_data_cfg: DataConfig, source: str) -> DataConfig:
+    """The run's data settings (resolution, channels) applied to another real source."""
+    return dataclasses.replace(lg_data_cfg, source=source, limit=None)
 
 
 def _subset(n_total: int, n: int, seed: int) -> torch.Tensor:
@@ -65,6 +79,7 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
         raise GankitError(f"--metrics: unknown {bad}; choose from {', '.join(ALL)}")
     t0 = time.perf_counter()
     res: dict[str, Any] = {}
+    weak: list[float] = []  # held-out accuracies of the classifiers used
     if ds.kind == "points":
         if ds.centres is None:
             raise GankitError(f"{ds.name}: 2D metrics need a built-in mixture (ring8, grid25)")
@@ -81,12 +96,14 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
         if need_feats:
             net = FEATURE_NETS.get(feat_name)(ds, inception)
             prov_net = {"name": net.name, "weights_sha256": net.weights_sha256, "dim": net.dim}
+            if hasattr(net, "val_acc"):
+                weak.append(net.val_acc)
             real_f = _cached_real_features(net, ds, idx, seed)
             fake_f = net.run(fake)
             if "fid" in metrics:
                 res["fid"] = core.fid(real_f, fake_f)
             if "kid" in metrics:
-                res["kid"], res["kid_std"] = core.kid(real_f, fake_f, subset_size=min(1000, len(real_f), len(fake_f)), seed=seed)
+                res["kid"], res["kid_std"] = core.kid(real_f, fake_f, subset_size=1000, seed=seed)
             if "pr" in metrics:
                 res["precision"], res["recall"] = core.precision_recall(real_f, fake_f, 3)
             if "dc" in metrics:
@@ -94,6 +111,7 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
         labelled = ds.labels is not None and ds.num_classes >= 2
         if labelled and ds.name != "stacked_mnist" and ("is" in metrics or "classes" in metrics):
             model, acc, _ = get_classifier(ds)
+            weak.append(acc)
             _, probs = classify(model, fake)
             p = probs.double().numpy()
             if "is" in metrics:
@@ -114,6 +132,12 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
                 feat_name = "classifier"
             if ds.name == "stacked_mnist" and "modes" in metrics:
                 feat_name = "the mnist5k digit classifier, per channel"
+    if weak and min(weak) < WEAK_CLASSIFIER:
+        acc = min(weak)
+        res["warnings"] = [f"the {ds.name} classifier reaches only {acc:.0%} held-out accuracy (below {WEAK_CLASSIFIER:.0%}): "
+                           "its features (FID, KID, precision, recall) and class metrics are not to be trusted; use --features inception"]
+        for w in res["warnings"]:
+            warn(w)
     res["provenance"] = {
         "features": prov_net or feat_name, "n_fake": len(fake), "n_real": min(n_real or len(fake), len(ds)),
         "real": ds.name, "real_fingerprint": ds.fingerprint(), "real_split": f"seeded random subset (seed {seed}) of all {len(ds)}",
@@ -164,8 +188,13 @@ def evaluate_run(target: str | Path, metrics: list[str], n: int, real: str | Non
 
 def eval_command(a: argparse.Namespace) -> None:
     metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
+    if bad := [m for m in metrics if m not in ALL]:
+        raise GankitError(f"--metrics: unknown {bad}; choose from {', '.join(ALL)}")
     if a.n < 10:
         raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
+    target = Path(a.run)
+    if target.exists():  # eval.json goes into the run folder: check it can be written before minutes of features
+        check_output_file((target if target.is_dir() else run_folder_of(target)) / "eval.json", flag=str(target))
     res = evaluate_run(a.run, metrics, a.n, a.real, a.features, a.seed, a.inception, a.device)
     out = run_folder_of(Path(res["provenance"]["checkpoint"])) / "eval.json"
     history = []
@@ -181,7 +210,7 @@ def eval_command(a: argparse.Namespace) -> None:
 
 
 def format_table(res: dict[str, Any]) -> str:
-    rows = [(k, v) for k, v in res.items() if k not in ("provenance", "class_hist")]
+    rows = [(k, v) for k, v in res.items() if k not in ("provenance", "class_hist", "warnings")]
     w = max((len(k) for k, _ in rows), default=6)
     lines = [f"{'metric':<{w}}  value"]
     for k, v in rows:
@@ -191,5 +220,8 @@ def format_table(res: dict[str, Any]) -> str:
     pv = res["provenance"]
     feats = pv["features"]["name"] if isinstance(pv["features"], dict) else pv["features"]
     lines.append(f"({pv['n_fake']} generated vs {pv['n_real']} real from {pv['real']}; features {feats}; seed {pv['seed']})")
+    if "kid" in res:
+        lines.append(f"({KID_NOTE})")
+    lines += [f"warning: {w}" for w in res.get("warnings", [])]
     return "\n".join(lines)
 

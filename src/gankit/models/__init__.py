@@ -56,7 +56,9 @@ def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = ()):
     return deco
 
 
-def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str, gp: float = 0.0) -> Spec:
+def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str, gp: float = 0.0, label_note: str = "") -> Spec:
+    """Check the architecture against the data (kind, resolution, labels) and describe its networks.
+    `label_note`: why the data has no class labels, shown when a conditional model asks for them."""
     arch = ARCHS.get(cfg.arch)
     if arch.kind != data_kind:
         need = "2D point data (ring8, grid25)" if arch.kind == "points" else "image data"
@@ -67,7 +69,7 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
             f"{shape[-2]}x{shape[-1]}: set data.resolution to one of them"
         )
     if cfg.conditional and num_classes < 2:
-        raise ConfigError("model.conditional: the data has no class labels")
+        raise ConfigError("model.conditional: the data has no class labels" + (f" ({label_note})" if label_note else ""))
     for key in ("d_extra", "g_extra"):
         if getattr(cfg, key) and cfg.arch != "dcgan":
             raise ConfigError(f"model.{key}: only the dcgan arch has it; {cfg.arch} does not")

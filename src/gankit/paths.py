@@ -1,0 +1,38 @@
+"""Where gankit writes: its cache folder, and checks that an output can be written before any work."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import GankitError
+
+
+def cache_dir() -> Path:
+    """$GANKIT_CACHE, else ~/.cache/gankit: decoded folders, real-data features, classifiers."""
+    return Path(os.environ.get("GANKIT_CACHE", Path.home() / ".cache" / "gankit"))
+
+
+def check_writable(out: Path, need_bytes: int = 0, flag: str | None = None) -> None:
+    """Fail before any work when folder `out` cannot be made and written or the disk is too full."""
+    name = f"{flag}: {out}" if flag else str(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".gankit-write-test.", dir=out)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise GankitError(f"{name}: cannot write this folder ({e.strerror or e})") from None
+    free = shutil.disk_usage(out).free
+    if free < need_bytes:
+        raise GankitError(f"{name}: only {free / 2**20:.0f} MiB free, this needs about {need_bytes / 2**20:.0f} MiB")
+
+
+def check_output_file(path: Path, flag: str = "--out") -> None:
+    """Fail before any work when file `path` could not be written (its folder is made if missing)."""
+    if path.is_dir():
+        raise GankitError(f"{flag}: {path} is a folder; name a file")
+    check_writable(path.parent, flag=flag)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise GankitError(f"{flag}: {path}: cannot overwrite this file (read-only)")
