@@ -103,8 +103,8 @@ def test_kid_spread_is_real_at_small_n():
 
 
 def test_a_weak_feature_classifier_is_named(tmp_path, capsys):
-    from gankit.data import load_dataset
     from gankit.config import DataConfig
+    from gankit.data import load_dataset
     from gankit.metrics.evaluate import evaluate_samples
 
     ds = load_dataset(DataConfig(source="digits"))

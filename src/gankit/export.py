@@ -14,7 +14,6 @@ from .run import load_generator
 from .sampling import generate, interpolation_path
 from .viz import grid_image, save_gif, save_grid, to_uint8
 
-
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_ANIMATED = 64  # cells in an interpolation GIF
 

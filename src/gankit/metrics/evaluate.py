@@ -13,8 +13,8 @@ import torch
 
 from .. import __version__
 from ..config import DataConfig
+from ..console import say, warn
 from ..data import Dataset, load_dataset
-from ..console import warn
 from ..errors import GankitError
 from ..paths import check_output_file
 from ..run import LoadedGenerator, load_generator
@@ -31,13 +31,15 @@ KID_NOTE = "KID is an unbiased estimate: near 0 it can come out slightly negativ
 
 def real_data_for(lg_data_cfg: DataConfig, source: str | None) -> Dataset:
     """The real data at the run's resolution and channels (the same resizing as training)."""
-    if source is None:
-        return load_dataset(lg_data_cfg)
     try:
-        return load_dataset(real_config(lg_data_cfg, source))
+        ds = load_dataset(lg_data_cfg if source is None else real_config(lg_data_cfg, source))
     except GankitError as e:  # name the flag the user typed, not the config key behind it
-        msg = str(e).removeprefix("data.source:").strip()
-        raise GankitError(f"--real: {msg}") from None
+        if source is None:
+            raise
+        raise GankitError(f"--real: {str(e).removeprefix('data.source:').strip()}") from None
+    for note in ds.notes:
+        say(note)
+    return ds
 
 
 def real_config(lg_data_cfg: DataConfig, source: str) -> DataConfig:
