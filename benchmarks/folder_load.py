@@ -51,9 +51,9 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "n": n, "peak_mb": resou
 """
 
 BODIES = {
-    "previous": PREVIOUS + "x, y = previous_read_folder(Path({src!r}), {res}, 3)\nn = len(x)",
+    "previous": PREVIOUS + "x, y = previous_read_folder(Path(SRC), RES, 3)\nn = len(x)",
     "now": ("from gankit.config import DataConfig\nfrom gankit.data import load_dataset\n"
-            "ds = load_dataset(DataConfig(source={src!r}, resolution={res}, channels=3))\nn = len(ds)"),
+            "ds = load_dataset(DataConfig(source=SRC, resolution=RES, channels=3))\nn = len(ds)"),
 }
 
 
@@ -71,7 +71,7 @@ def write_tree(dest: Path) -> Path:
 
 
 def run(kind: str, src: Path, res: int, cache: Path) -> dict:
-    code = CHILD.format(body=BODIES[kind].format(src=str(src), res=res))
+    code = CHILD.format(body=BODIES[kind].replace("SRC", repr(str(src))).replace("RES", str(res)))
     env = {"GANKIT_CACHE": str(cache), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,9 +1,13 @@
 """DiffAugment (Zhao et al. 2020) with an ADA-style adaptive probability (Karras et al. 2020).
 
 The same differentiable ops are applied to real and generated images before every D
-evaluation. Randomness comes from a dedicated generator so that runs resume exactly.
+evaluation. Randomness comes from a dedicated generator so that runs resume exactly. In a
+multi-process run each rank draws the parameters of the whole global batch and uses its own
+rows, so augmentation is the same on any number of processes.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -12,17 +16,18 @@ from .config import AugmentConfig
 Tensor = torch.Tensor
 
 
-def _rand(gen: torch.Generator, n: int, device: torch.device, *shape: int) -> Tensor:
-    return torch.rand((n, *shape), generator=gen).to(device)
+def _rand(gen: torch.Generator, n: int, rows: slice, device: torch.device, *shape: int) -> Tensor:
+    """Uniform draws for a batch of `n`, of which this process keeps `rows`."""
+    return torch.rand((n, *shape), generator=gen)[rows].to(device)
 
 
-def color(x: Tensor, gen: torch.Generator) -> Tensor:
-    n, dev = x.shape[0], x.device
-    x = x + (_rand(gen, n, dev, 1, 1, 1) - 0.5)  # brightness
+def color(x: Tensor, gen: torch.Generator, n: int, rows: slice) -> Tensor:
+    dev = x.device
+    x = x + (_rand(gen, n, rows, dev, 1, 1, 1) - 0.5)  # brightness
     m = x.mean(1, keepdim=True)
-    x = (x - m) * (_rand(gen, n, dev, 1, 1, 1) * 2) + m  # saturation
+    x = (x - m) * (_rand(gen, n, rows, dev, 1, 1, 1) * 2) + m  # saturation
     m = x.mean((1, 2, 3), keepdim=True)
-    return (x - m) * (_rand(gen, n, dev, 1, 1, 1) + 0.5) + m  # contrast
+    return (x - m) * (_rand(gen, n, rows, dev, 1, 1, 1) + 0.5) + m  # contrast
 
 
 def _shift_gather(x: Tensor, sy: Tensor, sx: Tensor) -> Tensor:
@@ -34,19 +39,19 @@ def _shift_gather(x: Tensor, sy: Tensor, sx: Tensor) -> Tensor:
     return x.reshape(n, c, h * w).gather(2, idx).reshape(n, c, h, w) * valid[:, None]
 
 
-def translation(x: Tensor, gen: torch.Generator, ratio: float = 0.125) -> Tensor:
-    n, _, h, w = x.shape
+def translation(x: Tensor, gen: torch.Generator, n: int, rows: slice, ratio: float = 0.125) -> Tensor:
+    _, _, h, w = x.shape
     my, mx = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    sy = torch.randint(-my, my + 1, (n,), generator=gen).to(x.device)
-    sx = torch.randint(-mx, mx + 1, (n,), generator=gen).to(x.device)
+    sy = torch.randint(-my, my + 1, (n,), generator=gen)[rows].to(x.device)
+    sx = torch.randint(-mx, mx + 1, (n,), generator=gen)[rows].to(x.device)
     return _shift_gather(x, sy, sx)
 
 
-def cutout(x: Tensor, gen: torch.Generator, ratio: float = 0.5) -> Tensor:
-    n, _, h, w = x.shape
+def cutout(x: Tensor, gen: torch.Generator, n: int, rows: slice, ratio: float = 0.5) -> Tensor:
+    _, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = torch.randint(0, h + (1 - ch % 2), (n,), generator=gen).to(x.device)
-    cx = torch.randint(0, w + (1 - cw % 2), (n,), generator=gen).to(x.device)
+    cy = torch.randint(0, h + (1 - ch % 2), (n,), generator=gen)[rows].to(x.device)
+    cx = torch.randint(0, w + (1 - cw % 2), (n,), generator=gen)[rows].to(x.device)
     yy = torch.arange(h, device=x.device)[None, :, None]
     xx = torch.arange(w, device=x.device)[None, None, :]
     inside = ((yy - cy[:, None, None]).abs() < ch / 2) & ((xx - cx[:, None, None]).abs() < cw / 2)
@@ -61,7 +66,8 @@ class Augmenter:
 
     INTERVAL = 4  # D steps between adjustments of p, as in ADA
 
-    def __init__(self, cfg: AugmentConfig, batch_size: int, seed: int):
+    def __init__(self, cfg: AugmentConfig, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.rank, self.world_size = rank, world_size
         self.ops = [OPS[o] for o in cfg.policy.split(",") if o]
         self.cfg = cfg
         self.p = 0.0 if cfg.adaptive else cfg.p
@@ -77,26 +83,34 @@ class Augmenter:
     def __call__(self, x: Tensor) -> Tensor:
         if not self.ops or x.dim() != 4:
             return x
-        mask = torch.rand(x.shape[0], generator=self.gen).to(x.device) < self.p
+        k = x.shape[0]  # this process's share of a global batch of k * world_size
+        n, rows = k * self.world_size, slice(self.rank * k, (self.rank + 1) * k)
+        mask = torch.rand(n, generator=self.gen)[rows].to(x.device) < self.p
         y = x
         for op in self.ops:
-            y = op(y, self.gen)
+            y = op(y, self.gen, n, rows)
         return torch.where(mask[:, None, None, None], y, x)
 
-    def observe(self, real_logits: Tensor) -> None:
-        """Feed D(real) logits; every INTERVAL calls, move p towards r_t = target."""
+    def observe(self, real_logits: Tensor, total: Callable[[list[float]], list[float]] = lambda v: v) -> None:
+        """Feed D(real) logits; every INTERVAL calls, move p towards r_t = target. `total` sums
+        over processes (the world's `sum`), so that every rank reads the same r_t."""
         self._signs = self._signs + torch.sign(real_logits.detach().float()).sum()  # stays on the device
         self._count += real_logits.numel()
-        if self._count >= self.INTERVAL * self.batch_size:  # read once per INTERVAL steps
-            self.rt = float(self._signs) / self._count
+        if self._count * self.world_size >= self.INTERVAL * self.batch_size:  # read once per INTERVAL steps
+            signs, count = total([float(self._signs), float(self._count)])
+            self.rt = signs / count
             if self.cfg.adaptive:
-                step = self._count / (self.cfg.speed_kimg * 1000)
+                step = count / (self.cfg.speed_kimg * 1000)
                 self.p = float(min(1.0, max(0.0, self.p + (step if self.rt > self.cfg.target else -step))))
             self._signs, self._count = 0.0, 0
 
-    def state_dict(self) -> dict:
-        return {"p": self.p, "rt": self.rt, "signs": float(self._signs), "count": self._count, "gen": self.gen.get_state()}
+    def state_dict(self, total: Callable[[list[float]], list[float]] = lambda v: v) -> dict:
+        """The state of the whole run: the partial r_t sums of all processes added up (`total`)."""
+        signs, count = total([float(self._signs), float(self._count)])
+        return {"p": self.p, "rt": self.rt, "signs": signs, "count": int(count), "gen": self.gen.get_state()}
 
     def load_state_dict(self, s: dict) -> None:
-        self.p, self.rt, self._signs, self._count = float(s["p"]), float(s["rt"]), float(s["signs"]), int(s["count"])
+        """Any number of processes: the first holds the partial sums, the others start from 0."""
+        self.p, self.rt = float(s["p"]), float(s["rt"])
+        self._signs, self._count = (float(s["signs"]), int(s["count"])) if self.rank == 0 else (0.0, 0)
         self.gen.set_state(s["gen"])

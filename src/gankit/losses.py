@@ -49,10 +49,11 @@ def _grad_of(d_out: Tensor, x: Tensor) -> Tensor:
     return g.flatten(1)  # [N, features]
 
 
-def gradient_penalty(D, real: Tensor, fake: Tensor, y: Tensor | None) -> Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] on random interpolates."""
+def gradient_penalty(D, real: Tensor, fake: Tensor, y: Tensor | None, eps: Tensor | None = None) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] on random interpolates
+    (weights `eps` [N], drawn here unless given)."""
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, device=real.device, dtype=real.dtype)
+    eps = torch.rand(shape, device=real.device, dtype=real.dtype) if eps is None else eps.to(real.device, real.dtype).view(shape)
     x = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     g = _grad_of(D(x, y), x)
     return ((g.norm(dim=1) - 1) ** 2).mean()

@@ -22,6 +22,7 @@ from .checkpoint import load_target
 from .config import Config, make_config
 from .data import Dataset
 from .device import pick_device
+from .dist import World, cross_rank_batch_norm
 from .errors import CheckpointError, GankitError
 from .models import Spec, build_models, make_spec
 from .paths import check_writable  # noqa: F401  (re-exported for the loop)
@@ -201,14 +202,22 @@ class Parts:
     counters: dict[str, int] = field(default_factory=lambda: {"nonfinite": 0, "rollbacks": 0})
     extra: dict[str, Any] = field(default_factory=dict)  # adaptive values of other components
     bn_step: int = -1  # the step G_ema's batch-norm statistics were last recomputed for
+    world: World = field(default_factory=World)  # this process's place in a multi-process run
     # a VAE run (model.family=vae) keeps its decoder in G / G_ema and its encoder in D
 
 
-def build_parts(cfg: Config, ds: Dataset) -> Parts:
+def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
+    """Networks, optimisers and random streams; on several processes every rank builds the same
+    ones (same seeds) with batch norm over the global batch."""
+    world = world or World()
     device = pick_device(cfg.train.device)
+    if world.multi and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
     spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind, cfg.loss.gp)
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(spec, cfg.model.arch, vae=cfg.model.family == "vae")
+    if world.multi:
+        G, D = cross_rank_batch_norm(G), cross_rank_batch_norm(D)
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.kind == "image":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
@@ -220,7 +229,7 @@ def build_parts(cfg: Config, ds: Dataset) -> Parts:
     return Parts(
         cfg, spec, device, G, D, G_ema, opt_g, opt_d,
         DataOrder(len(ds), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
-        Augmenter(cfg.augment, cfg.train.batch_size, cfg.train.seed),
+        Augmenter(cfg.augment, cfg.train.batch_size, cfg.train.seed, world.rank, world.size), world=world,
     )
 
 
@@ -234,7 +243,7 @@ def state_of(p: Parts, meta: dict[str, Any]) -> dict[str, Any]:
         "step": p.step, "images": p.images, "wall": p.wall, "counters": dict(p.counters),
         "G": p.G.state_dict(), "D": p.D.state_dict(), "G_ema": p.G_ema.state_dict(),
         "opt_g": p.opt_g.state_dict(), "opt_d": p.opt_d.state_dict(),
-        "rng": rng, "order": p.order.state_dict(), "augment": p.augment.state_dict(), "extra": dict(p.extra),
+        "rng": rng, "order": p.order.state_dict(), "augment": p.augment.state_dict(p.world.sum), "extra": dict(p.extra),
     }
 
 

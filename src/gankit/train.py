@@ -14,10 +14,11 @@ from tqdm import tqdm
 
 from . import console
 from .augment import Augmenter
-from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries, save_checkpoint
+from .checkpoint import checkpoint_path, latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import Config, dump_yaml, make_config
 from .console import say
 from .data import Dataset, load_dataset
+from .dist import World, check_divisible, init_world
 from .errors import ConfigError, GankitError
 from .health import DiversityProbe, HealthMonitor, write_finding
 from .losses import LOSSES, gradient_penalty, r1_penalty
@@ -37,6 +38,7 @@ from .run import (
     state_of,
     truncate_jsonl,
 )
+from .runlock import RunLock
 from .sampling import generate, latents
 from .vae import encode, kl_weight, reparameterise, vae_terms
 from .viz import save_grid, save_scatter
@@ -85,14 +87,24 @@ def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
 
 def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None = None, quiet: bool = False) -> Parts:
     """Train according to `cfg` into run folder `out`; returns the final state. `quiet`: no notes, no progress."""
-    with console.quiet(quiet):
-        return _train(cfg, out, resume, ds)
+    world = init_world(cfg.train.device)  # one process, or one of torchrun's
+    lock = RunLock(out) if world.main else None  # one trainer per run folder
+    with console.quiet(quiet or not world.main):
+        try:
+            if lock is not None:
+                lock.acquire()
+            return _train(cfg, out, resume, ds, world)
+        finally:
+            if lock is not None:
+                lock.release()
+            world.close()
 
 
-def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Parts:
+def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world: World) -> Parts:
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
+    check_divisible(world, t.batch_size, cfg.model.pac)
     ckpt_dir, sample_dir = out / "checkpoints", out / "samples"
     metrics_path = out / "metrics.jsonl"
 
@@ -104,7 +116,8 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
         start_state = (Path(resume), load_checkpoint(Path(resume)))
     elif list_checkpoints(ckpt_dir):
         raise GankitError(f"{out}: already holds a run; continue it with --resume auto, or choose another --out")
-    check_writable(out)
+    if world.main:
+        check_writable(out)
     if ds is None:
         ds = load_dataset(cfg.data, check=lambda probe: preflight(cfg, probe))
     else:
@@ -113,12 +126,13 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
         say(note)
     if len(ds) < t.batch_size and ds.kind == "image":
         raise GankitError(f"train.batch_size: {t.batch_size} is larger than the dataset ({len(ds)} examples)")
-    p = build_parts(cfg, ds)
+    p = build_parts(cfg, ds, world)
     meta = data_meta(ds)
     loss = LOSSES.get(cfg.loss.name)
     param_bytes = sum(x.numel() * 4 for m in (p.G, p.D) for x in m.parameters())
-    check_writable(out, need_bytes=param_bytes * 5 * (t.keep_checkpoints + 1) + (16 << 20))
-    if (stale := remove_stale_temporaries(ckpt_dir)):
+    if world.main:
+        check_writable(out, need_bytes=param_bytes * 5 * (t.keep_checkpoints + 1) + (16 << 20))
+    if world.main and (stale := remove_stale_temporaries(ckpt_dir)):
         say(f"removed {stale} half-written checkpoint file(s) left by an interrupted save")
     if start_state is not None:
         theirs = start_state[1].get("data", {}).get("fingerprint")
@@ -129,11 +143,15 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
             say(f"{out}: already finished at step {p.step} (train.steps={t.steps}, train.max_minutes={t.max_minutes:g}); "
                 "raise one of them to train on")
             return p
-        truncate_jsonl(metrics_path, p.step)
+        if world.main:
+            truncate_jsonl(metrics_path, p.step)
         say(f"resumed from {start_state[0]} at step {p.step}")
-    (out / "config.yaml").write_text(dump_yaml(cfg))
-    sample_dir.mkdir(parents=True, exist_ok=True)
-    say(start_line(ds, cfg, p.device, out))
+    for m in (p.G, p.D, p.G_ema):  # every rank starts from rank 0's weights and buffers
+        world.broadcast_module(m)
+    if world.main:
+        (out / "config.yaml").write_text(dump_yaml(cfg))
+        sample_dir.mkdir(parents=True, exist_ok=True)
+    say(start_line(ds, cfg, p.device, out, world))
 
     dev = p.device
     if dev.type == "cuda":
@@ -141,7 +159,8 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
     autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if t.precision == "bf16" else nullcontext
     G_train = torch.compile(p.G) if t.compile else p.G
     D_train = torch.compile(p.D) if t.compile else p.D
-    pac, B = cfg.model.pac, t.batch_size
+    pac, B = cfg.model.pac, t.batch_size  # B: the global batch; this process takes rows `mine` of it
+    mine = world.share(B)
     conditional = p.spec.num_classes > 0
     vae = cfg.model.family == "vae"
     g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
@@ -156,8 +175,12 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
         return D_packed(p.augment(x), y)
 
     def save() -> Path:
+        """Rank 0 writes; the others wait until the file is whole."""
         recalibrated_ema(p)
-        return save_checkpoint(state_of(p, meta), ckpt_dir, p.step, t.keep_checkpoints)
+        state = state_of(p, meta)  # on every rank: the augmenter's partial sums are reduced here
+        path = save_checkpoint(state, ckpt_dir, p.step, t.keep_checkpoints) if world.main else checkpoint_path(ckpt_dir, p.step)
+        world.barrier()
+        return path
 
     # SIGTERM / Ctrl-C only set a flag; the loop saves at the next step boundary
     stop = {"sig": None}
@@ -177,22 +200,27 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
     monitor = HealthMonitor(p.cfg.train.lr_g, p.cfg.train.lr_d, p.cfg.loss.r1, len(ds), bool(cfg.augment.policy), t.steps)
     health_path = out / "health.jsonl"
 
+    def record(f) -> None:
+        if world.main:
+            write_finding(health_path, f)
+
     def check_health(rec: dict) -> None:
         for f in monitor.observe(rec):
             say(f.line())
             if f.severity == "error" and t.on_failure == "stop":
                 f.action = "stopped the run"
-                write_finding(health_path, f)
+                record(f)
                 raise GankitError(f"training stopped at step {p.step} (train.on_failure=stop): {f.line()}")
             if f.severity == "error" and t.on_failure == "rollback":
                 f.action = _rollback_or_stop(p, ckpt_dir, metrics_path, reason=f.name, remedy=f.suggestion, before=f.since)
-                write_finding(health_path, f)
+                record(f)
                 monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
                 monitor.r1, monitor.augmenting = p.cfg.loss.r1, bool(p.cfg.augment.policy)
-                (out / "config.yaml").write_text(dump_yaml(p.cfg))
+                if world.main:
+                    (out / "config.yaml").write_text(dump_yaml(p.cfg))
                 return
             f.action = "warned"
-            write_finding(health_path, f)
+            record(f)
 
     def nonfinite_rollback(n: int) -> None:
         _rollback_or_stop(p, ckpt_dir, metrics_path, reason=f"{n} non-finite steps in a row",
@@ -218,15 +246,16 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
             guard.begin()
 
             if vae:  # one step on the negative ELBO: encoder (in D) and decoder (G) together
-                real, _ = batches.real(p.order.next(B))
+                real, _ = batches.real(p.order.next(B)[mine])
                 with autocast():
                     mu, logvar = encode(D_train, real)
-                    recon = G_train(reparameterise(mu, logvar, p.latent_gen), None)
+                    recon = G_train(reparameterise(mu, logvar, p.latent_gen, B, mine), None)
                 terms = vae_terms(real, recon, mu, logvar, cfg.vae)
                 loss_v = terms["recon"] + kl_weight(cfg.vae, p.step) * terms["kl"]
                 p.opt_g.zero_grad(set_to_none=True)
                 p.opt_d.zero_grad(set_to_none=True)
                 loss_v.backward()
+                loss_v = world.average_grads(g_params + d_params, loss_v)
                 gn_g, gn_e = grad_norm(g_params), grad_norm(d_params)
                 finite = guard.ok(loss_v, gn_g, gn_e)
                 if finite:
@@ -239,8 +268,8 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
                 # keeps its graph and is reused by the G step (as the textbook DCGAN does):
                 # one G forward pass per step instead of two.
                 for i in range(t.d_steps):
-                    real, y = batches.real(p.order.next(B))
-                    z = batches.send(latents(B, p.spec.z_dim, p.latent_gen))
+                    real, y = batches.real(p.order.next(B)[mine])
+                    z = batches.send(latents(B, p.spec.z_dim, p.latent_gen)[mine])
                     with torch.set_grad_enabled(i == t.d_steps - 1), autocast():
                         fake_g = G_train(z, y)
                     fake = fake_g.detach()
@@ -249,19 +278,21 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
                         fake_logits = D_of(fake, y).float()
                         loss_d = loss.d(real_logits, fake_logits)
                     if p.cfg.loss.gp > 0:
-                        loss_d = loss_d + p.cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y)
+                        eps = torch.rand(B)[mine]  # interpolation weights of the global batch
+                        loss_d = loss_d + p.cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y, eps)
                     k = p.cfg.loss.r1_every  # lazy R1: every k-th D step, k times the weight
                     if p.cfg.loss.r1 > 0 and (p.step * t.d_steps + i) % k == 0:
                         loss_d = loss_d + p.cfg.loss.r1 * k * r1_penalty(D_packed, p.augment(real), y)
                     p.opt_d.zero_grad(set_to_none=True)
                     loss_d.backward()
+                    loss_d = world.average_grads(d_params, loss_d)  # gradients and the loss: means over ranks
                     gn_d = grad_norm(d_params)
                     if not guard.ok(loss_d, gn_d):
                         finite = False
                         break
                     guard.step(p.opt_d)
                     if p.augment.active:
-                        p.augment.observe(real_logits)
+                        p.augment.observe(real_logits, world.sum)
                     p.images += B
 
                 # G step: D frozen so its weight gradients are not computed
@@ -273,6 +304,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
                         loss_g = loss.g(fake_logits_g)
                     p.opt_g.zero_grad(set_to_none=True)
                     loss_g.backward()
+                    loss_g = world.average_grads(g_params, loss_g)
                     p.D.requires_grad_(True)
                     gn_g = grad_norm(g_params)
                     finite = guard.ok(loss_g, gn_g)
@@ -310,13 +342,16 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
             # once per interval (and at the last step, or when the time budget is spent):
             # metrics line, grid, evaluation, checkpoint
             now = time.perf_counter()
-            last = p.step == t.steps or (t.max_minutes > 0 and wall0 + now - t_start >= 60 * t.max_minutes)
+            over = t.max_minutes > 0 and wall0 + now - t_start >= 60 * t.max_minutes
+            over, stopping = world.any(over, stop["sig"] is not None)  # every rank stops at the same step
+            last = p.step == t.steps or over
             if p.step % t.log_every == 0 or last:
                 p.wall = wall0 + (now - t_start)
                 skipped, in_a_row = guard.flush()  # deferred checks: read once per interval
                 p.counters["nonfinite"] += skipped
                 rec = {"step": p.step, "images": p.images}
                 n_good = float(acc_n)
+                acc = world.mean(acc)  # statistics of the global batch
                 if n_good > 0:
                     rec.update({k: round(float(v) / n_good, 6) for k, v in acc.items()})
                 rec.update({
@@ -329,7 +364,9 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
                 rec.update(probe(p.G, dev))
                 if first_log:
                     rec["dataset_size"], first_log = len(ds), False
-                append_jsonl(metrics_path, rec)
+                rec = world.broadcast_object(rec)  # rank 0's record: every rank's health decisions read the same
+                if world.main:
+                    append_jsonl(metrics_path, rec)
                 shown = {k: f"{rec[k]:.3g}" for k in ("loss_d", "loss_g", "loss") if k in rec} | {"img/s": f"{rec['images_per_s']:.0f}"}
                 bar.set_postfix(shown)
                 if bar.disable:  # no terminal: a plain line instead of the bar
@@ -342,21 +379,22 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None) -> Pa
                     nonfinite_rollback(in_a_row)
                 if p.step < rec["step"]:  # rolled back: continue from the restored step
                     continue
-            if p.step % t.sample_every == 0 or last:
+            if (p.step % t.sample_every == 0 or last) and world.main:
                 save_samples(p, ds, sample_dir, fixed_seed)
             if evaluator is not None and (p.step % cfg.eval.every == 0 or last):
-                rec = {"step": p.step, "images": p.images} | evaluator(p)
-                append_jsonl(metrics_path, rec)
+                rec = world.broadcast_object(({"step": p.step, "images": p.images} | evaluator(p)) if world.main else None)
+                if world.main:
+                    append_jsonl(metrics_path, rec)
                 check_health(rec)
             if p.step % t.checkpoint_every == 0 or last:
                 p.wall = wall0 + (time.perf_counter() - t_start)
                 save()
             if last:
                 break
-            if stop["sig"] is not None:
+            if stopping:
                 p.wall = wall0 + (time.perf_counter() - t_start)
                 path = save()
-                name = "SIGTERM" if stop["sig"] == signal.SIGTERM else "Ctrl-C"
+                name = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C", None: "a stop signal to another process"}[stop["sig"]]
                 raise Interrupted(f"{name}: saved step {p.step} to {path}; continue with --resume auto --out {out}")
     finally:
         bar.close()
@@ -396,11 +434,12 @@ def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, reason: str,
     p.counters.update(rollbacks=rollbacks, nonfinite=nonfinite)
     p.cfg = new_cfg
     if new_cfg.augment != cfg.augment:
-        p.augment = Augmenter(new_cfg.augment, new_cfg.train.batch_size, new_cfg.train.seed)
-    truncate_jsonl(metrics_path, p.step)
+        p.augment = Augmenter(new_cfg.augment, new_cfg.train.batch_size, new_cfg.train.seed, p.world.rank, p.world.size)
     change = " ".join(f"{k}={v}" for k, v in remedy.items())
-    append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": change,
-                                "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
+    if p.world.main:
+        truncate_jsonl(metrics_path, p.step)
+        append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": change,
+                                    "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
     say(f"rolled back to {found[0]} (step {p.step}) after {reason}; now {change}")
     return f"rolled back to step {p.step} and set {change}"
 
@@ -429,10 +468,11 @@ def ema_beta(t, step: int) -> float:
     return 0.5 ** (t.batch_size / max(half, 1e-8))
 
 
-def start_line(ds: Dataset, cfg: Config, device: torch.device, out: Path) -> str:
+def start_line(ds: Dataset, cfg: Config, device: torch.device, out: Path, world: World) -> str:
     """What was loaded and where the run goes, in one line."""
     what = f"{len(ds)} images {'x'.join(map(str, ds.shape))}" if ds.kind == "image" else f"{len(ds)} 2D points"
     classes = f", {ds.num_classes} classes" if ds.num_classes >= 2 and ds.kind == "image" else ""
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
-    return (f"data: {what}{classes} from {ds.name}; {cfg.model.family} {cfg.model.arch}; device {device}{threads}; "
+    procs = f" x {world.size} processes (global batch {cfg.train.batch_size})" if world.multi else ""
+    return (f"data: {what}{classes} from {ds.name}; {cfg.model.family} {cfg.model.arch}; device {device}{threads}{procs}; "
             f"run folder {out}")

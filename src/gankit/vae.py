@@ -23,8 +23,10 @@ def encode(E: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, logvar.clamp(*LOGVAR_RANGE)
 
 
-def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
-    eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype).to(mu.device)
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, gen: torch.Generator | None = None,
+                   n: int | None = None, rows: slice = slice(None)) -> torch.Tensor:
+    """z = mu + eps * sigma; eps drawn for a global batch of `n` (default: this one), of which these are `rows`."""
+    eps = torch.randn((n or mu.shape[0], *mu.shape[1:]), generator=gen, dtype=mu.dtype)[rows].to(mu.device)
     return mu + eps * torch.exp(0.5 * logvar)
 
 

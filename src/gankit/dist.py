@@ -1,0 +1,199 @@
+"""Everything distributed, in one place: the world, each rank's share, reductions, agreement, barriers.
+
+`torchrun` (or any launcher that sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT)
+makes a multi-process run; without that environment the world is one process and every call
+here costs nothing. The loop keeps one process's maths on N processes:
+
+- every rank draws the randomness of the whole global batch (latents, augmentation, penalty
+  weights) from the same seeded streams and takes its slice (`share`), and the data order is one
+  global permutation, so the random streams do not depend on the number of processes;
+- gradients are averaged across ranks in one flat buffer in a fixed order (`average_grads`), after
+  an ordinary backward; no DDP wrapper, so double-backward penalties (R1, WGAN-GP) need nothing
+  special and D's gradients are never computed during the G step;
+- batch norm uses statistics of the global batch (`CrossRankBatchNorm`), so running statistics and
+  outputs match one process (torch's SyncBatchNorm is GPU-only);
+- decisions (non-finite steps, stop signals, time budget, ADA's r_t, health) read reduced values,
+  so every rank takes the same one; rank 0 alone writes files.
+A dead peer makes the next collective fail (gloo) or time out (`GANKIT_DIST_TIMEOUT`, default 300 s):
+the survivors stop with one line.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .errors import GankitError
+
+ENV = ("RANK", "WORLD_SIZE")
+
+
+class PeerLost(GankitError):
+    """A collective failed: another process of the run died or stopped answering."""
+
+
+@dataclass
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def multi(self) -> bool:
+        return self.size > 1
+
+    def share(self, n: int) -> slice:
+        """The rows of a global batch of `n` that this rank takes (n divides evenly: checked at start)."""
+        k = n // self.size
+        return slice(self.rank * k, (self.rank + 1) * k)
+
+    def _call(self, fn, *args, **kw):
+        try:
+            return fn(*args, **kw)
+        except (RuntimeError, dist.DistError) as e:  # gloo: connection reset; any backend: timeout
+            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise PeerLost(f"rank {self.rank} of {self.size}: another process of this run stopped answering ({reason}); "
+                           "the newest checkpoint is kept: start the run again with --resume auto") from None
+
+    def average_grads(self, params: list[torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
+        """Mean of each parameter's gradient over ranks, in one flat buffer in a fixed order (a missing
+        gradient counts as 0), with the loss riding along; returns the mean loss (each rank's loss
+        is its share's mean, so this is the global batch's)."""
+        if not self.multi:
+            return loss
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([*(g.reshape(-1).float() for g in grads), loss.detach().float().reshape(1)])
+        self._call(dist.all_reduce, flat)
+        flat /= self.size
+        offset = 0
+        for p, g in zip(params, grads):
+            n = g.numel()
+            p.grad = flat[offset:offset + n].view_as(p).to(g.dtype).clone()
+            offset += n
+        return flat[-1]
+
+    def mean(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-key means over ranks (one collective)."""
+        if not self.multi or not values:
+            return values
+        keys = sorted(values)
+        flat = torch.stack([values[k].detach().float().reshape(()) for k in keys])
+        self._call(dist.all_reduce, flat)
+        return {k: v for k, v in zip(keys, flat / self.size)}
+
+    def sum(self, values: list[float]) -> list[float]:
+        if not self.multi:
+            return values
+        t = torch.tensor(values, dtype=torch.float64)
+        self._call(dist.all_reduce, t)
+        return t.tolist()
+
+    def any(self, *flags: bool) -> list[bool]:
+        """Each flag true on any rank (one collective): stop signals, time budgets, non-finite steps."""
+        if not self.multi:
+            return list(flags)
+        return [v > 0 for v in self.sum([float(f) for f in flags])]
+
+    def barrier(self) -> None:
+        if self.multi:
+            self._call(dist.barrier)
+
+    def broadcast_object(self, obj):
+        """Rank 0's `obj` on every rank."""
+        if not self.multi:
+            return obj
+        box = [obj]
+        self._call(dist.broadcast_object_list, box, src=0)
+        return box[0]
+
+    def broadcast_module(self, m: nn.Module) -> None:
+        """Rank 0's parameters and buffers on every rank."""
+        if not self.multi:
+            return
+        for t in [*m.parameters(), *m.buffers()]:
+            with torch.no_grad():
+                self._call(dist.broadcast, t.data, src=0)
+
+    def close(self) -> None:
+        if self.multi and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def init_world(device: str) -> World:
+    """The world torchrun's environment describes (one process without it), its process group
+    started: nccl for GPUs, gloo for CPUs."""
+    if not all(k in os.environ for k in ENV) or int(os.environ["WORLD_SIZE"]) <= 1:
+        return World()
+    rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    on_gpu = device in ("cuda", "auto") and torch.cuda.is_available()
+    if on_gpu:
+        torch.cuda.set_device(local)
+    timeout = datetime.timedelta(seconds=float(os.environ.get("GANKIT_DIST_TIMEOUT", "300")))
+    if not dist.is_initialized():
+        try:
+            dist.init_process_group("nccl" if on_gpu else "gloo", rank=rank, world_size=size, timeout=timeout)
+        except (RuntimeError, ValueError) as e:
+            raise GankitError(f"rank {rank} of {size}: cannot join the run's process group ({str(e).splitlines()[0][:160]})") from None
+    return World(rank, size, local)
+
+
+def check_divisible(world: World, batch: int, pac: int) -> None:
+    """The global batch (and each rank's share of PacGAN packs) must split evenly."""
+    if not world.multi:
+        return
+    if batch % world.size:
+        raise GankitError(f"train.batch_size: the global batch {batch} does not split evenly over {world.size} processes")
+    if (batch // world.size) % pac:
+        raise GankitError(f"model.pac: each process's share of the batch ({batch // world.size}) is not a multiple of "
+                          f"model.pac={pac}; choose train.batch_size as a multiple of {world.size * pac}")
+
+
+class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm over the global batch: per-channel sums all-reduced (with gradients), so outputs
+    and running statistics match one process at the global batch. Used only when world size > 1."""
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:  # 1d or 2d alike
+        pass
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or not dist.is_initialized():
+            return super().forward(x)
+        import torch.distributed.nn.functional as dnn
+
+        dims = [d for d in range(x.dim()) if d != 1]
+        xf = x.float()
+        n_local = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
+        stats = torch.cat([xf.sum(dims), (xf * xf).sum(dims), n_local])
+        stats = dnn.all_reduce(stats)
+        c = x.shape[1]
+        n = stats[-1]
+        mean, sq = stats[:c] / n, stats[c:2 * c] / n
+        var = (sq - mean * mean).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked + 1)
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
+                self.num_batches_tracked += 1
+        shape = [1, c] + [1] * (x.dim() - 2)
+        y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y.to(x.dtype)
+
+
+def cross_rank_batch_norm(m: nn.Module) -> nn.Module:
+    """Make every BatchNorm1d/2d in `m` normalise over the global batch (state dict unchanged)."""
+    for mod in m.modules():
+        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)) and type(mod) in (nn.BatchNorm1d, nn.BatchNorm2d):
+            mod.__class__ = CrossRankBatchNorm
+    return m

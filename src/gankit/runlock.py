@@ -1,0 +1,49 @@
+"""One writer per run folder: the training process holds an OS file lock on `RUN/.lock`.
+
+The lock is `flock`-based, so the kernel releases it when the process ends in any way (SIGKILL
+included): a stale lock file never blocks a later run. Readers (sample, eval, doctor, compare)
+do not take it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import GankitError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the folder is not guarded
+    fcntl = None  # type: ignore[assignment]
+
+
+class RunLock:
+    def __init__(self, out: Path):
+        self.path = out / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        if fcntl is None:
+            return self
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise GankitError(f"{self.path.parent}: cannot write this folder ({e.strerror or e})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise GankitError(f"{self.path.parent}: another trainer (pid {holder}) is training into this run folder; "
+                              "wait for it to end, stop it, or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
