@@ -94,10 +94,10 @@ class Augmenter:
     def observe(self, real_logits: Tensor, total: Callable[[list[float]], list[float]] = lambda v: v) -> None:
         """Feed D(real) logits; every INTERVAL calls, move p towards r_t = target. `total` sums
         over processes (the world's `sum`), so that every rank reads the same r_t."""
-        self._signs = self._signs + torch.sign(real_logits.detach().float()).sum()  # stays on the device
-        self._count += real_logits.numel()
-        if self._count * self.world_size >= self.INTERVAL * self.batch_size:  # read once per INTERVAL steps
-            signs, count = total([float(self._signs), float(self._count)])
+        self._signs = self._signs + torch.sign(real_logits.detach().float()).sum()  # this rank's share, on the device
+        self._count += real_logits.numel() * self.world_size  # the global count: the same on every rank
+        if self._count >= self.INTERVAL * self.batch_size:  # read once per INTERVAL steps
+            (signs,), count = total([float(self._signs)]), self._count
             self.rt = signs / count
             if self.cfg.adaptive:
                 step = count / (self.cfg.speed_kimg * 1000)
@@ -106,11 +106,11 @@ class Augmenter:
 
     def state_dict(self, total: Callable[[list[float]], list[float]] = lambda v: v) -> dict:
         """The state of the whole run: the partial r_t sums of all processes added up (`total`)."""
-        signs, count = total([float(self._signs), float(self._count)])
-        return {"p": self.p, "rt": self.rt, "signs": signs, "count": int(count), "gen": self.gen.get_state()}
+        (signs,) = total([float(self._signs)])
+        return {"p": self.p, "rt": self.rt, "signs": signs, "count": int(self._count), "gen": self.gen.get_state()}
 
     def load_state_dict(self, s: dict) -> None:
-        """Any number of processes: the first holds the partial sums, the others start from 0."""
-        self.p, self.rt = float(s["p"]), float(s["rt"])
-        self._signs, self._count = (float(s["signs"]), int(s["count"])) if self.rank == 0 else (0.0, 0)
+        """Any number of processes: the first holds the partial sum of signs, the others start from 0."""
+        self.p, self.rt, self._count = float(s["p"]), float(s["rt"]), int(s["count"])
+        self._signs = float(s["signs"]) if self.rank == 0 else 0.0
         self.gen.set_state(s["gen"])

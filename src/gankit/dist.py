@@ -36,6 +36,27 @@ class PeerLost(GankitError):
     """A collective failed: another process of the run died or stopped answering."""
 
 
+def peer_lost(e: BaseException) -> PeerLost:
+    reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+    rank, size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    return PeerLost(f"rank {rank} of {size}: another process of this run stopped answering ({reason}); "
+                    "the newest checkpoint is kept: start the run again with --resume auto")
+
+
+def is_collective_failure(e: BaseException) -> bool:
+    """A failed collective, also one raised inside autograd (the batch norm's backward all-reduce)."""
+    return isinstance(e, dist.DistError) or (isinstance(e, RuntimeError) and any(
+        k in str(e) for k in ("gloo", "Gloo", "NCCL", "Connection reset", "Connection closed", "timed out")))
+
+
+def collective(fn, *args, **kw):
+    """Run one collective; its failure (gloo: a connection reset; any backend: the timeout) is a PeerLost."""
+    try:
+        return fn(*args, **kw)
+    except (RuntimeError, dist.DistError) as e:
+        raise peer_lost(e) from None
+
+
 @dataclass
 class World:
     rank: int = 0
@@ -56,12 +77,7 @@ class World:
         return slice(self.rank * k, (self.rank + 1) * k)
 
     def _call(self, fn, *args, **kw):
-        try:
-            return fn(*args, **kw)
-        except (RuntimeError, dist.DistError) as e:  # gloo: connection reset; any backend: timeout
-            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-            raise PeerLost(f"rank {self.rank} of {self.size}: another process of this run stopped answering ({reason}); "
-                           "the newest checkpoint is kept: start the run again with --resume auto") from None
+        return collective(fn, *args, **kw)
 
     def average_grads(self, params: list[torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
         """Mean of each parameter's gradient over ranks, in one flat buffer in a fixed order (a missing
@@ -167,13 +183,17 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not dist.is_initialized():
             return super().forward(x)
-        import torch.distributed.nn.functional as dnn
+        import warnings
+
+        import torch.distributed.nn.functional as dnn  # all_reduce with a backward (the functional one has none on gloo)
 
         dims = [d for d in range(x.dim()) if d != 1]
         xf = x.float()
         n_local = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
         stats = torch.cat([xf.sum(dims), (xf * xf).sum(dims), n_local])
-        stats = dnn.all_reduce(stats)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            stats = collective(dnn.all_reduce, stats)
         c = x.shape[1]
         n = stats[-1]
         mean, sq = stats[:c] / n, stats[c:2 * c] / n

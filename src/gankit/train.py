@@ -18,7 +18,7 @@ from .checkpoint import checkpoint_path, latest_valid, list_checkpoints, load_ch
 from .config import Config, dump_yaml, make_config
 from .console import say
 from .data import Dataset, load_dataset
-from .dist import World, check_divisible, init_world
+from .dist import World, check_divisible, init_world, is_collective_failure, peer_lost
 from .errors import ConfigError, GankitError
 from .health import DiversityProbe, HealthMonitor, write_finding
 from .losses import LOSSES, gradient_penalty, r1_penalty
@@ -94,6 +94,10 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
             if lock is not None:
                 lock.acquire()
             return _train(cfg, out, resume, ds, world)
+        except RuntimeError as e:  # a collective inside autograd failed: a peer died
+            if world.multi and is_collective_failure(e):
+                raise peer_lost(e) from None
+            raise
         finally:
             if lock is not None:
                 lock.release()
