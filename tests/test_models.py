@@ -26,7 +26,7 @@ def test_output_shapes(arch, shape, conditional):
 def test_pac_packs_samples_into_d():
     spec = make_spec(ModelConfig(arch="dcgan", z_dim=8, width=8, pac=4), (1, 16, 16), 0, "image")
     _, D = build_models(spec, "dcgan")
-    from gankit.train import pack
+    from gankit.steps import pack
 
     x = torch.randn(8, 1, 16, 16)
     assert pack(x, 4).shape == (2, 4, 16, 16) and D(pack(x, 4)).shape == (2,)

@@ -21,7 +21,7 @@ from .data import Dataset, load_dataset
 from .dist import World, check_divisible, init_world, is_collective_failure, peer_lost
 from .errors import ConfigError, GankitError
 from .health import DiversityProbe, HealthMonitor, write_finding
-from .losses import LOSSES, gradient_penalty, r1_penalty
+from .losses import LOSSES, r1_penalty
 from .preflight import preflight
 from .run import (
     Batches,
@@ -39,25 +39,13 @@ from .run import (
     truncate_jsonl,
 )
 from .runlock import RunLock
-from .sampling import generate, latents
-from .vae import encode, kl_weight, reparameterise, vae_terms
+from .sampling import generate
+from .steps import STEPS, Tools
 from .viz import save_grid, save_scatter
 
 
 class Interrupted(GankitError):
     """SIGTERM or Ctrl-C: the run saved a checkpoint and stopped."""
-
-
-def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
-    """PacGAN: [B, C, ...] -> [B / pac, pac * C, ...], so D judges pac samples jointly."""
-    return x if pac == 1 else x.reshape(x.shape[0] // pac, pac * x.shape[1], *x.shape[2:])
-
-
-def grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 def lr_factor(kind: str, step: int, total: int) -> float:
@@ -161,22 +149,13 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if t.precision == "bf16" else nullcontext
-    G_train = torch.compile(p.G) if t.compile else p.G
-    D_train = torch.compile(p.D) if t.compile else p.D
-    pac, B = cfg.model.pac, t.batch_size  # B: the global batch; this process takes rows `mine` of it
-    mine = world.share(B)
-    conditional = p.spec.num_classes > 0
-    vae = cfg.model.family == "vae"
-    g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
+    # the step of this model family, and what it works with; every batch is the global batch's
+    # share of this process (rows `world.share(train.batch_size)`)
+    step = STEPS.get(cfg.model.family)
+    tools = Tools(torch.compile(p.G) if t.compile else p.G, torch.compile(p.D) if t.compile else p.D, loss,
+                  Batches(ds, dev, t.channels_last, p.spec.num_classes > 0), FiniteGuard(dev), world, autocast, world.share(t.batch_size))
+    guard = tools.guard
     fixed_seed = t.seed + 100
-    batches = Batches(ds, dev, t.channels_last, conditional)
-    guard = FiniteGuard(dev)
-
-    def D_packed(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return D_train(pack(x, pac), y)
-
-    def D_of(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return D_packed(p.augment(x), y)
 
     def save() -> Path:
         """Rank 0 writes; the others wait until the file is whole."""
@@ -245,82 +224,8 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
                 g["lr"] = p.cfg.train.lr_g * f  # p.cfg: a rollback may have lowered it
             for g in p.opt_d.param_groups:
                 g["lr"] = p.cfg.train.lr_d * f
-            stats: dict[str, torch.Tensor] = {}
-            finite = True
             guard.begin()
-
-            if vae:  # one step on the negative ELBO: encoder (in D) and decoder (G) together
-                real, _ = batches.real(p.order.next(B)[mine])
-                with autocast():
-                    mu, logvar = encode(D_train, real)
-                    recon = G_train(reparameterise(mu, logvar, p.latent_gen, B, mine), None)
-                terms = vae_terms(real, recon, mu, logvar, cfg.vae)
-                loss_v = terms["recon"] + kl_weight(cfg.vae, p.step) * terms["kl"]
-                p.opt_g.zero_grad(set_to_none=True)
-                p.opt_d.zero_grad(set_to_none=True)
-                loss_v.backward()
-                loss_v = world.average_grads(g_params + d_params, loss_v)
-                gn_g, gn_e = grad_norm(g_params), grad_norm(d_params)
-                finite = guard.ok(loss_v, gn_g, gn_e)
-                if finite:
-                    guard.step(p.opt_g)
-                    guard.step(p.opt_d)
-                    p.images += B
-                    stats = {"loss": loss_v.detach(), **{k: v.detach() for k, v in terms.items()}, "grad_norm_g": gn_g, "grad_norm_enc": gn_e}
-            else:
-                # D step(s): real vs generated, plus regularisers. The last D step's fake batch
-                # keeps its graph and is reused by the G step (as the textbook DCGAN does):
-                # one G forward pass per step instead of two.
-                for i in range(t.d_steps):
-                    real, y = batches.real(p.order.next(B)[mine])
-                    z = batches.send(latents(B, p.spec.z_dim, p.latent_gen)[mine])
-                    with torch.set_grad_enabled(i == t.d_steps - 1), autocast():
-                        fake_g = G_train(z, y)
-                    fake = fake_g.detach()
-                    with autocast():
-                        real_logits = D_of(real, y).float()
-                        fake_logits = D_of(fake, y).float()
-                        loss_d = loss.d(real_logits, fake_logits)
-                    if p.cfg.loss.gp > 0:
-                        eps = torch.rand(B)[mine]  # interpolation weights of the global batch
-                        loss_d = loss_d + p.cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y, eps)
-                    k = p.cfg.loss.r1_every  # lazy R1: every k-th D step, k times the weight
-                    if p.cfg.loss.r1 > 0 and (p.step * t.d_steps + i) % k == 0:
-                        loss_d = loss_d + p.cfg.loss.r1 * k * r1_penalty(D_packed, p.augment(real), y)
-                    p.opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    loss_d = world.average_grads(d_params, loss_d)  # gradients and the loss: means over ranks
-                    gn_d = grad_norm(d_params)
-                    if not guard.ok(loss_d, gn_d):
-                        finite = False
-                        break
-                    guard.step(p.opt_d)
-                    if p.augment.active:
-                        p.augment.observe(real_logits, world.sum)
-                    p.images += B
-
-                # G step: D frozen so its weight gradients are not computed
-                if finite:
-                    p.D.requires_grad_(False)
-                    y_g = y  # the real batch's labels: generated classes follow the data's
-                    with autocast():
-                        fake_logits_g = D_of(fake_g, y_g).float()
-                        loss_g = loss.g(fake_logits_g)
-                    p.opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    loss_g = world.average_grads(g_params, loss_g)
-                    p.D.requires_grad_(True)
-                    gn_g = grad_norm(g_params)
-                    finite = guard.ok(loss_g, gn_g)
-                    if finite:
-                        guard.step(p.opt_g)
-                        stats = guard.masked({
-                            "loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-                            "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
-                            "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
-                            "r_t": torch.sign(real_logits.detach()).mean(),
-                            "grad_norm_d": gn_d, "grad_norm_g": gn_g,
-                        })
+            finite, stats = step(p, tools, r1_penalty)
 
             # Non-finite values: skip the step; after several in a row, roll back or stop
             if not finite:
@@ -353,18 +258,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
                 p.wall = wall0 + (now - t_start)
                 skipped, in_a_row = guard.flush()  # deferred checks: read once per interval
                 p.counters["nonfinite"] += skipped
-                rec = {"step": p.step, "images": p.images}
-                n_good = float(acc_n)
-                acc = world.mean(acc)  # statistics of the global batch
-                if n_good > 0:
-                    rec.update({k: round(float(v) / n_good, 6) for k, v in acc.items()})
-                rec.update({
-                    "seconds": round(p.wall, 3),
-                    "images_per_s": round((p.images - img_interval) / max(now - t_interval, 1e-9), 2),
-                    "lr_g": p.opt_g.param_groups[0]["lr"], "nonfinite": p.counters["nonfinite"], "peak_rss_mb": peak_rss_mb(),
-                })
-                if p.augment.active:
-                    rec.update({"augment_p": round(p.augment.p, 5), "r_t": round(p.augment.rt, 5)})
+                rec = metrics_record(p, world.mean(acc), float(acc_n), (p.images - img_interval) / max(now - t_interval, 1e-9))
                 rec.update(probe(p.G, dev))
                 if first_log:
                     rec["dataset_size"], first_log = len(ds), False
@@ -461,6 +355,18 @@ def _oldest_valid(ckpt_dir: Path):
             return found
     return None
 
+
+
+def metrics_record(p: Parts, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
+    """One line of metrics.jsonl: the interval's mean statistics (of the global batch) and the run's counters."""
+    rec: dict[str, Any] = {"step": p.step, "images": p.images}
+    if n_good > 0:
+        rec.update({k: round(float(v) / n_good, 6) for k, v in acc.items()})
+    rec.update({"seconds": round(p.wall, 3), "images_per_s": round(images_per_s, 2), "lr_g": p.opt_g.param_groups[0]["lr"],
+                "nonfinite": p.counters["nonfinite"], "peak_rss_mb": peak_rss_mb()})
+    if p.augment.active:
+        rec.update({"augment_p": round(p.augment.p, 5), "r_t": round(p.augment.rt, 5)})
+    return rec
 
 
 def ema_beta(t, step: int) -> float:

@@ -1,0 +1,134 @@
+"""One training step of each model family (GAN, VAE), chosen by `model.family` from a registry.
+
+A step takes the run's state and the tools the loop set up once, accumulates gradients with an
+ordinary backward, averages them over processes (`World.average_grads`), checks them, and steps
+the optimisers. It returns whether the step counted and its statistics (device tensors).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .dist import World
+from .losses import Loss, gradient_penalty, r1_penalty
+from .registry import Registry
+from .run import Batches, FiniteGuard, Parts
+from .sampling import latents
+from .vae import encode, kl_weight, reparameterise, vae_terms
+
+Stats = dict[str, torch.Tensor]
+STEPS: Registry = Registry("model family", "model.family")
+
+
+def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
+    """PacGAN: [B, C, ...] -> [B / pac, pac * C, ...], so D judges pac samples jointly."""
+    return x if pac == 1 else x.reshape(x.shape[0] // pac, pac * x.shape[1], *x.shape[2:])
+
+
+def grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+@dataclass
+class Tools:
+    """What a step needs besides the run's state, set up once by the loop."""
+
+    G: nn.Module  # the training forward of G (compiled when train.compile)
+    D: nn.Module
+    loss: Loss
+    batches: Batches
+    guard: FiniteGuard
+    world: World
+    autocast: Callable
+    mine: slice  # this process's rows of the global batch
+
+    def D_packed(self, p: Parts, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.D(pack(x, p.cfg.model.pac), y)
+
+    def D_of(self, p: Parts, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.D_packed(p, p.augment(x), y)
+
+
+@STEPS.register("gan")
+def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
+    """d_steps D steps (real against generated, plus regularisers), then one G step with D frozen.
+    The last D step's fake batch keeps its graph and is reused by the G step (as the textbook
+    DCGAN does): one G forward pass per step instead of two."""
+    t, B, world = p.cfg.train, p.cfg.train.batch_size, k.world
+    g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
+    for i in range(t.d_steps):
+        real, y = k.batches.real(p.order.next(B)[k.mine])
+        z = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])  # drawn for the global batch
+        with torch.set_grad_enabled(i == t.d_steps - 1), k.autocast():
+            fake_g = k.G(z, y)
+        fake = fake_g.detach()
+        with k.autocast():
+            real_logits = k.D_of(p, real, y).float()
+            fake_logits = k.D_of(p, fake, y).float()
+            loss_d = k.loss.d(real_logits, fake_logits)
+        D_packed = lambda x, yy: k.D_packed(p, x, yy)  # noqa: E731
+        if p.cfg.loss.gp > 0:
+            eps = torch.rand(B)[k.mine]  # interpolation weights of the global batch
+            loss_d = loss_d + p.cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y, eps)
+        every = p.cfg.loss.r1_every  # lazy R1: every k-th D step, k times the weight
+        if p.cfg.loss.r1 > 0 and (p.step * t.d_steps + i) % every == 0:
+            loss_d = loss_d + p.cfg.loss.r1 * every * r1(D_packed, p.augment(real), y)
+        p.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        loss_d = world.average_grads(d_params, loss_d)  # gradients and the loss: means over ranks
+        gn_d = grad_norm(d_params)
+        if not k.guard.ok(loss_d, gn_d):
+            return False, {}
+        k.guard.step(p.opt_d)
+        if p.augment.active:
+            p.augment.observe(real_logits, world.sum)
+        p.images += B
+
+    # G step: D frozen so its weight gradients are not computed; generated classes follow the real batch's
+    p.D.requires_grad_(False)
+    with k.autocast():
+        loss_g = k.loss.g(k.D_of(p, fake_g, y).float())
+    p.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    loss_g = world.average_grads(g_params, loss_g)
+    p.D.requires_grad_(True)
+    gn_g = grad_norm(g_params)
+    if not k.guard.ok(loss_g, gn_g):
+        return False, {}
+    k.guard.step(p.opt_g)
+    r, f = real_logits.detach(), fake_logits.detach()
+    return True, k.guard.masked({
+        "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": r.mean(), "d_fake": f.mean(),
+        "d_acc": 0.5 * ((r > 0).float().mean() + (f < 0).float().mean()), "r_t": torch.sign(r).mean(),
+        "grad_norm_d": gn_d, "grad_norm_g": gn_g,
+    })
+
+
+@STEPS.register("vae")
+def vae_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
+    """One step on the negative ELBO: encoder (in D) and decoder (G) together."""
+    B, world = p.cfg.train.batch_size, k.world
+    g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
+    real, _ = k.batches.real(p.order.next(B)[k.mine])
+    with k.autocast():
+        mu, logvar = encode(k.D, real)
+        recon = k.G(reparameterise(mu, logvar, p.latent_gen, B, k.mine), None)
+    terms = vae_terms(real, recon, mu, logvar, p.cfg.vae)
+    loss_v = terms["recon"] + kl_weight(p.cfg.vae, p.step) * terms["kl"]
+    p.opt_g.zero_grad(set_to_none=True)
+    p.opt_d.zero_grad(set_to_none=True)
+    loss_v.backward()
+    loss_v = world.average_grads(g_params + d_params, loss_v)
+    gn_g, gn_e = grad_norm(g_params), grad_norm(d_params)
+    if not k.guard.ok(loss_v, gn_g, gn_e):
+        return False, {}
+    k.guard.step(p.opt_g)
+    k.guard.step(p.opt_d)
+    p.images += B
+    return True, {"loss": loss_v.detach(), **{n: v.detach() for n, v in terms.items()}, "grad_norm_g": gn_g, "grad_norm_enc": gn_e}
