@@ -134,3 +134,15 @@ def test_memory_holds_the_final_array_not_the_originals(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["n"] == 120 and res["grew_mb"] < 69, res
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_worker_processes_decode_what_this_process_would(tmp_path, monkeypatch, cache):
+    src = _folder(tmp_path / "imgs", n=600, size=(12, 10), classes=("a", "b", "c"))
+    (src / "b" / "broken.png").write_bytes(b"not a png")
+    cfg = DataConfig(source=str(src), resolution=8, on_bad_image="skip", cache=cache)
+    pooled = load_dataset(cfg)
+    monkeypatch.setattr(folder_mod, "PROCESS_MIN", 10**9)  # this process alone
+    alone = load_dataset(DataConfig(source=str(src), resolution=8, on_bad_image="skip", cache=False))
+    assert len(pooled) == 600 and pooled.skipped == 1 and pooled.skipped_files == ["b/broken.png"]
+    assert torch.equal(pooled.x, alone.x) and torch.equal(pooled.labels, alone.labels)

@@ -1,12 +1,12 @@
 """Image folders at any scale: list, choose, check, then decode each file once into the final array.
 
 Memory holds the final uint8 array and the few images being decoded, never the originals.
-`data.limit` chooses from the file list, so unchosen files are never opened. Decoding runs
-on a thread pool (Pillow releases the GIL while it decodes and resizes). The decoded array
+`data.limit` chooses from the file list, so unchosen files are never opened. The decoded array
 is cached as a `.npy` under the gankit cache, keyed by the folder's file list, sizes and
 modification times and by the resolution and channels; it is written while decoding and
 then memory-mapped, so data larger than memory is read batch by batch, and a second run on
-the same folder starts in seconds.
+the same folder starts in seconds. Large folders are decoded by worker processes (one per
+core), which write straight into that file.
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _names(items: list[str]) -> str:
 def scan(root: Path) -> Listing:
     """Image files under `root` (sorted), and class labels from first-level subfolders when
     every image sits in one and there are two or more of them."""
-    entries = [p for p in root.rglob("*") if p.is_file()]
+    entries = [Path(d) / f for d, _, names in os.walk(root, followlinks=True) for f in names]
     files = sorted(p for p in entries if p.suffix.lower() in IMAGE_EXTS)
     ignored = sorted(str(p.relative_to(root)) for p in entries if p.suffix.lower() not in IMAGE_EXTS)
     if not files:
@@ -176,6 +176,37 @@ def _load_cached(npy: Path, meta_path: Path) -> FolderData | None:
     return FolderData(x, labels, meta["class_names"], meta["skipped"], meta["fingerprint"])
 
 
+PROCESS_MIN = 512  # from this many files, decode in worker processes (Python's own work per file holds the GIL)
+CHUNK = 256  # files per task
+
+
+def _decode_chunk(task: tuple) -> list[tuple[int, np.ndarray | None, str | None]]:
+    """Worker: decode `items` (row, path); write rows into the .npy at `npy` when given, else return them."""
+    items, res, shape, npy = task
+    out = np.load(npy, mmap_mode="r+") if npy else None
+    done = []
+    for r, path in items:
+        arr, err = _try(decode_to_array, path, res, shape[0])
+        if err is None and arr.shape != shape:  # the header promised the others' size, the decoded image disagrees
+            arr, err = None, f"{path}: decodes to {arr.shape[2]}x{arr.shape[1]}, the others to {shape[2]}x{shape[1]}"
+        if err is None and out is not None:
+            out[r], arr = arr, None
+        done.append((r, arr, err))
+    if out is not None:
+        out.flush()
+    return done
+
+
+def _pool(n_files: int):
+    """Worker processes where there is work enough and fork exists; else this process only."""
+    import multiprocessing as mp
+
+    workers = _workers()
+    if n_files < PROCESS_MIN or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return None
+    return mp.get_context("fork").Pool(workers)
+
+
 def _decode_all(lst: Listing, chosen: list[int], spare: list[int], shape: tuple[int, int, int], res: int | None,
                 out: np.ndarray, cfg: DataConfig, bad: dict[int, str]) -> list[int | None]:
     """Decode the chosen files into rows of `out` in order; a skipped file's row is refilled from
@@ -188,33 +219,34 @@ def _decode_all(lst: Listing, chosen: list[int], spare: list[int], shape: tuple[
             i = spare.pop(0)
         if i not in bad:
             pending.append((r, i))
-
-    def work(item: tuple[int, int]) -> str | None:
-        r, i = item
-        arr, err = _try(decode_to_array, lst.files[i], res, shape[0])
-        if err is None:
-            if arr.shape != shape:  # the header promised the others' size, the decoded image disagrees
-                return f"{lst.files[i]}: decodes to {arr.shape[2]}x{arr.shape[1]}, the others to {shape[2]}x{shape[1]}"
-            out[r] = arr
-        return err
-
-    with Progress(len(chosen), f"decoding {lst.root}", "img") as bar, ThreadPoolExecutor(_workers()) as pool:
-        while pending:
-            futures = [(item, pool.submit(work, item)) for item in pending]
-            pending = []
-            for (r, i), fut in futures:
-                err = fut.result()
-                bar.update()
-                if err is None:
-                    row_file[r] = i
-                    continue
-                if cfg.on_bad_image != "skip":
-                    for _, f in futures:
-                        f.cancel()
-                    raise DataError(err)
-                bad[i] = err
-                if spare:
-                    pending.append((r, spare.pop(0)))
+    npy = out.filename if isinstance(out, np.memmap) else None
+    pool = _pool(len(pending))
+    try:
+        with Progress(len(chosen), f"decoding {lst.root}", "img") as bar:
+            while pending:
+                files_of = dict(pending)
+                tasks = [([(r, lst.files[i]) for r, i in pending[k:k + CHUNK]], res, shape, npy if pool else None)
+                         for k in range(0, len(pending), CHUNK)]
+                pending = []
+                results = pool.imap_unordered(_decode_chunk, tasks) if pool else map(_decode_chunk, tasks)
+                for chunk in results:
+                    for r, arr, err in chunk:
+                        bar.update()
+                        i = files_of[r]
+                        if err is None:
+                            if arr is not None:
+                                out[r] = arr
+                            row_file[r] = i
+                            continue
+                        if cfg.on_bad_image != "skip":
+                            raise DataError(err)
+                        bad[i] = err
+                        if spare:
+                            pending.append((r, spare.pop(0)))
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
     return row_file
 
 
