@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
+from gankit.batches import Batches
 from gankit.config import DataConfig, make_config
 from gankit.data import load_dataset
-from gankit.run import Batches, FiniteGuard
+from gankit.guard import FiniteGuard
 from gankit.train import train
 
 from .conftest import tiny_overrides
@@ -18,7 +19,7 @@ from .test_train import _NaNAfter
 
 @pytest.fixture
 def deferred(monkeypatch):
-    monkeypatch.setattr("gankit.run.SYNC_FREE_DEVICES", {"cuda", "cpu"})
+    monkeypatch.setattr("gankit.guard.SYNC_FREE_DEVICES", {"cuda", "cpu"})
 
 
 def test_deferred_guard_leaves_weights_and_adam_state_untouched_on_a_bad_step(deferred):
@@ -69,7 +70,7 @@ def test_deferred_run_counts_skips_keeps_finite_weights_and_rolls_back(tmp_path,
 def test_deferred_and_eager_runs_agree_when_nothing_goes_wrong(tmp_path, deferred, monkeypatch):
     cfg = make_config({}, tiny_overrides(**{"train.steps": 4}))
     a = train(cfg, tmp_path / "deferred", quiet=True)
-    monkeypatch.setattr("gankit.run.SYNC_FREE_DEVICES", {"cuda"})
+    monkeypatch.setattr("gankit.guard.SYNC_FREE_DEVICES", {"cuda"})
     b = train(cfg, tmp_path / "eager", quiet=True)
     for x, y in zip(list(a.G.state_dict().values()) + list(a.D.state_dict().values()),
                     list(b.G.state_dict().values()) + list(b.D.state_dict().values())):

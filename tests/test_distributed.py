@@ -68,6 +68,7 @@ def test_two_processes_match_one(tmp_path, case):
     one = state_of(train(cfg, tmp_path / "one", quiet=True))
     two = run_world(2, cfg, tmp_path / "two", tmp_path / "res")
     assert rel_diff(two[0], two[1]) == 0.0  # every rank holds the same weights and buffers
+    assert len(two[0]["digests"]) == 4 and two[0]["digests"] == two[1]["digests"]  # after every step
     assert rel_diff(one, two[0], start) < TOL, rel_diff(one, two[0], start)
     assert rel_diff(one, start) > 0.01  # the networks did move
     for step in (2, 4):  # the checkpoints rank 0 wrote match one process's

@@ -212,7 +212,7 @@ def run_bench(device_name: str = "cpu", shapes: tuple[str, ...] = SHAPES[:3], ba
               repeats: int = 3, quick: bool = False, quiet: bool = False) -> str:
     """Measure every column for every shape; return the Markdown table (printed as it goes unless `quiet`)."""
     say = (lambda _: None) if quiet else (lambda x: print(x, flush=True))
-    from .run import pick_device
+    from .device import pick_device
 
     device = pick_device(device_name)
     if device.type == "cuda":

@@ -54,7 +54,7 @@ def sample_command(a: argparse.Namespace) -> None:
     out = Path(a.out)
     kind = _out_kind(out, a.interpolate, getattr(a, "reconstruct", False))
     if kind == "folder":
-        check_writable(out, flag="--out")
+        check_writable(out.parent, flag="--out")
     else:
         check_output_file(out)
     lg = load_generator(a.run, a.device, flag="--device")
@@ -98,6 +98,7 @@ def sample_command(a: argparse.Namespace) -> None:
         else:
             from PIL import Image
 
+            out.mkdir(parents=True, exist_ok=True)
             for i, im in enumerate(to_uint8(x)):
                 Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(out / f"{i:06d}.png")
     print(f"wrote {out} (from {lg.path}, step {lg.step})")

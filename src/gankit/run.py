@@ -1,13 +1,12 @@
-"""A run's pieces: networks, optimisers, data order, and their state in a checkpoint.
+"""A run's state: networks, optimisers, random streams and data order (`Parts`), what a checkpoint
+holds of it, and G_ema back from any checkpoint (`load_generator`, for sample, eval and compare).
 
-The loop in train.py uses these; `gankit sample`, `eval` and `compare` use
-`load_generator` to get G_ema back from any checkpoint.
+The data order and batches live in `batches.py`, the finiteness guard in `guard.py`, JSON-lines
+helpers in `jsonl.py`, device choice in `device.py`, disk checks in `paths.py`.
 """
 from __future__ import annotations
 
 import copy
-import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from torch import nn
 
 from . import __version__
 from .augment import Augmenter
+from .batches import DataOrder
 from .checkpoint import load_target
 from .config import Config, make_config
 from .data import Dataset
@@ -25,7 +25,6 @@ from .device import pick_device
 from .dist import World, cross_rank_batch_norm
 from .errors import CheckpointError, GankitError
 from .models import Spec, build_models, make_spec
-from .paths import check_writable  # noqa: F401  (re-exported for the loop)
 from .sampling import recalibrate_bn
 
 
@@ -37,128 +36,6 @@ def peak_rss_mb() -> float:
         return 0.0
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(r / (1 << 20) if sys.platform == "darwin" else r / 1024, 1)  # bytes on macOS, KiB on Linux
-
-
-SYNC_FREE_DEVICES = {"cuda"}  # devices whose steps never wait for a value (tests add "cpu")
-
-
-def defer_checks(device: torch.device) -> bool:
-    """On a GPU, reading a value (is the loss finite?) makes the host wait for the device;
-    there the finiteness checks stay on the device and are read once per log interval."""
-    return device.type in SYNC_FREE_DEVICES
-
-
-class Batches:
-    """Real batches and latents on the training device. On a GPU the uint8 data is copied
-    there once, and indices and latents travel through pinned memory, so the step never
-    waits for a copy. On the CPU the data tensor is used in place (held once)."""
-
-    def __init__(self, ds: Dataset, device: torch.device, channels_last: bool, conditional: bool):
-        self.ds, self.device, self.channels_last = ds, device, channels_last
-        self.gpu = device.type == "cuda"
-        self.x = ds.x.to(device) if self.gpu else ds.x
-        self.labels = None if not conditional else (ds.labels.to(device) if self.gpu else ds.labels)
-
-    def send(self, t: torch.Tensor) -> torch.Tensor:
-        return t.pin_memory().to(self.device, non_blocking=True) if self.gpu else t
-
-    def real(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = self.send(idx)
-        b = self.ds.to_float(idx, self.x)
-        if self.channels_last and b.dim() == 4:
-            b = b.contiguous(memory_format=torch.channels_last)
-        return b, (self.labels[idx] if self.labels is not None else None)
-
-
-class FiniteGuard:
-    """Skips an update whose loss or gradient norm is not finite.
-
-    Eager (CPU): `ok` reads the check at once and the loop skips the step. Deferred (GPU):
-    `ok` folds the check into a flag on the device and answers True; `step` hands the flag
-    to fused Adam (its `found_inf`), which leaves weights and moments untouched when it is
-    set; `flush` reads the counts once per log interval.
-    """
-
-    def __init__(self, device: torch.device):
-        self.deferred = defer_checks(device)
-        self.device = device
-        self.bad = torch.zeros((), dtype=torch.bool, device=device)
-        self.total = torch.zeros((), dtype=torch.long, device=device)  # deferred: bad steps since the last flush
-        self.run = torch.zeros((), dtype=torch.long, device=device)  # deferred: bad steps in a row
-        self.worst = torch.zeros((), dtype=torch.long, device=device)  # deferred: longest such run since the last flush
-
-    def begin(self) -> None:
-        if self.deferred:
-            self.bad = torch.zeros((), dtype=torch.bool, device=self.device)
-
-    def ok(self, *values: torch.Tensor) -> bool:
-        fin = torch.stack([torch.isfinite(v).all() for v in values]).all()
-        if not self.deferred:
-            return bool(fin)
-        self.bad = self.bad | ~fin
-        return True
-
-    def step(self, opt: torch.optim.Optimizer) -> None:
-        if self.deferred:
-            opt.found_inf = self.bad.float()
-        opt.step()
-
-    def good(self) -> torch.Tensor | int:
-        """1 for a step that counted (a device tensor when deferred)."""
-        return (~self.bad).long() if self.deferred else 1
-
-    def masked(self, stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Deferred: a skipped step's statistics become 0 (and `good` is 0), so means stay finite."""
-        if not self.deferred:
-            return stats
-        return {k: torch.where(self.bad, torch.zeros_like(v), v) for k, v in stats.items()}
-
-    def end(self) -> None:
-        if self.deferred:
-            self.total += self.bad.long()
-            self.run = (self.run + 1) * self.bad.long()
-            self.worst = torch.maximum(self.worst, self.run)
-
-    def flush(self) -> tuple[int, int]:
-        """Deferred: (bad steps, longest run of them in a row) since the last flush; eager: (0, 0)."""
-        if not self.deferred:
-            return 0, 0
-        total, worst = int(self.total), int(self.worst)
-        self.total.zero_()
-        self.worst.zero_()
-        return total, worst
-
-
-class DataOrder:
-    """Shuffled epochs from a seeded permutation per epoch; its state is two integers."""
-
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed = n, seed
-        self.epoch, self.pos = 0, 0
-        self._perm = self._make(0)
-
-    def _make(self, epoch: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.n, generator=g)
-
-    def next(self, b: int) -> torch.Tensor:
-        out = []
-        while b > 0:
-            take = min(b, self.n - self.pos)
-            out.append(self._perm[self.pos:self.pos + take])
-            self.pos += take
-            b -= take
-            if self.pos == self.n:
-                self.epoch, self.pos = self.epoch + 1, 0
-                self._perm = self._make(self.epoch)
-        return torch.cat(out)
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "pos": self.pos}
-
-    def load_state_dict(self, s: dict[str, int]) -> None:
-        self.epoch, self.pos = int(s["epoch"]), int(s["pos"])
-        self._perm = self._make(self.epoch)
 
 
 def ema_update(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
@@ -306,27 +183,3 @@ def load_generator(target: str | Path, device: str = "cpu", flag: str = "--devic
         raise CheckpointError(f"{path}: G_ema does not fit the stored architecture ({str(e).splitlines()[0][:200]})") from None
     G = G.to(pick_device(device, flag)).eval().requires_grad_(False)
     return LoadedGenerator(G, cfg, spec, meta, int(state["step"]), path, state)
-
-
-def _finite(v: Any) -> Any:
-    """JSON has no NaN or Infinity: they are written as null."""
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps({k: _finite(v) for k, v in record.items()}) + "\n")
-
-
-def truncate_jsonl(path: Path, step: int) -> None:
-    """Drop lines logged after `step` (they belong to work that a resume will redo)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue
-    path.write_text("".join(k + "\n" for k in keep))

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .batches import Batches
 from .dist import World
+from .guard import FiniteGuard
 from .losses import Loss, gradient_penalty, r1_penalty
 from .registry import Registry
-from .run import Batches, FiniteGuard, Parts
+from .run import Parts
 from .sampling import latents
 from .vae import encode, kl_weight, reparameterise, vae_terms
 

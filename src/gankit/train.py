@@ -14,30 +14,20 @@ from tqdm import tqdm
 
 from . import console
 from .augment import Augmenter
+from .batches import Batches
 from .checkpoint import checkpoint_path, latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import Config, dump_yaml, make_config
 from .console import say
 from .data import Dataset, load_dataset
 from .dist import World, check_divisible, init_world, is_collective_failure, peer_lost
 from .errors import ConfigError, GankitError
+from .guard import FiniteGuard
 from .health import DiversityProbe, HealthMonitor, write_finding
+from .jsonl import append_jsonl, truncate_jsonl
 from .losses import LOSSES, r1_penalty
+from .paths import check_writable
 from .preflight import preflight
-from .run import (
-    Batches,
-    FiniteGuard,
-    Parts,
-    append_jsonl,
-    build_parts,
-    check_writable,
-    data_meta,
-    ema_update,
-    peak_rss_mb,
-    recalibrated_ema,
-    restore,
-    state_of,
-    truncate_jsonl,
-)
+from .run import Parts, build_parts, data_meta, ema_update, peak_rss_mb, recalibrated_ema, restore, state_of
 from .runlock import RunLock
 from .sampling import generate
 from .steps import STEPS, Tools
