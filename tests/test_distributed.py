@@ -218,3 +218,14 @@ def test_two_nodes_on_this_machine_train_and_checkpoint(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], logs
     assert sum("x 2 processes (global batch 8)" in log for log in logs) == 1  # rank 0 alone speaks
     assert sorted(x.name for x in (out / "checkpoints").glob("ckpt_*.pt")) == ["ckpt_00000003.pt", "ckpt_00000006.pt"]
+
+
+def test_grids_and_checkpoints_at_other_steps_than_each_other_do_not_stall_the_ranks(tmp_path):
+    """Rank 0 alone draws the grids (recomputing G_ema's batch-norm statistics): that must not wait
+    for the other ranks, whatever steps the grids and checkpoints fall on."""
+    over = {"train.steps": 5, "train.batch_size": 8, "train.log_every": 2, "train.sample_every": 1, "train.checkpoint_every": 3,
+            "train.threads": 1}
+    cfg = make_config({}, tiny_overrides(**over))
+    two = run_world(2, cfg, tmp_path / "two", tmp_path / "res")
+    assert two[0]["digests"] == two[1]["digests"] and len(two[0]["digests"]) == 5
+    assert sorted(x.name for x in (tmp_path / "two" / "samples").glob("*.png")) == [f"step_{s:06d}.png" for s in range(1, 6)]

@@ -93,12 +93,14 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
     spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind, cfg.loss.gp)
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(spec, cfg.model.arch, vae=cfg.model.family == "vae")
-    if world.multi:
-        G, D = cross_rank_batch_norm(G), cross_rank_batch_norm(D)
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.kind == "image":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    # G_ema keeps batch norm of its own: its statistics are recomputed from fixed latents (the same on
+    # every rank), also by rank 0 alone for a grid, so they must not wait for the other ranks
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    if world.multi:
+        G, D = cross_rank_batch_norm(G), cross_rank_batch_norm(D)
     # fused Adam: one kernel for all parameters (a few % faster on the CPU too), and it can
     # skip a non-finite update on the device itself (FiniteGuard's deferred mode)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas_g, fused=True)
