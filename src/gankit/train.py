@@ -7,31 +7,27 @@ import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from . import console
-from .augment import Augmenter
 from .batches import Batches
-from .checkpoint import checkpoint_path, latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries, save_checkpoint
-from .config import Config, dump_yaml, make_config
+from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries
+from .config import Config, dump_yaml
 from .console import say
 from .data import Dataset, load_dataset
 from .dist import World, check_divisible, init_world, is_collective_failure, peer_lost
-from .errors import ConfigError, GankitError
+from .duties import Duties
+from .errors import GankitError
 from .guard import FiniteGuard
-from .health import DiversityProbe, HealthMonitor, write_finding
-from .jsonl import append_jsonl, truncate_jsonl
+from .jsonl import truncate_jsonl
 from .losses import LOSSES, r1_penalty
 from .paths import check_writable
 from .preflight import preflight
-from .run import Parts, build_parts, data_meta, ema_update, peak_rss_mb, recalibrated_ema, restore, state_of
+from .run import Parts, build_parts, data_meta, ema_update, restore
 from .runlock import RunLock
-from .sampling import generate
 from .steps import STEPS, Tools
-from .viz import save_grid, save_scatter
 
 
 class Interrupted(GankitError):
@@ -45,22 +41,6 @@ def lr_factor(kind: str, step: int, total: int) -> float:
     if kind == "cosine":
         return 0.5 * (1 + math.cos(math.pi * t))
     return 1.0
-
-
-def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
-    """A fixed-seed grid from G_ema (2D data: a scatter over the real points)."""
-    G_ema = recalibrated_ema(p)
-    path = folder / f"step_{p.step:06d}.png"
-    if ds.kind == "points":
-        x, _ = generate(G_ema, 2500, p.spec.z_dim, p.spec.num_classes, p.device, seed=fixed_seed)
-        real = ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:2500]]
-        save_scatter(real.numpy(), x.numpy(), path)
-    else:
-        ncls = p.spec.num_classes
-        n = 100 if ncls == 10 else 64
-        x, _ = generate(G_ema, n, p.spec.z_dim, ncls, p.device, seed=fixed_seed)
-        save_grid(x, path, nrow=10 if ncls == 10 else None)
-    return path
 
 
 def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None = None, quiet: bool = False) -> Parts:
@@ -145,15 +125,6 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
     tools = Tools(torch.compile(p.G) if t.compile else p.G, torch.compile(p.D) if t.compile else p.D, loss,
                   Batches(ds, dev, t.channels_last, p.spec.num_classes > 0), FiniteGuard(dev), world, autocast, world.share(t.batch_size))
     guard = tools.guard
-    fixed_seed = t.seed + 100
-
-    def save() -> Path:
-        """Rank 0 writes; the others wait until the file is whole."""
-        recalibrated_ema(p)
-        state = state_of(p, meta)  # on every rank: the augmenter's partial sums are reduced here
-        path = save_checkpoint(state, ckpt_dir, p.step, t.keep_checkpoints) if world.main else checkpoint_path(ckpt_dir, p.step)
-        world.barrier()
-        return path
 
     # SIGTERM / Ctrl-C only set a flag; the loop saves at the next step boundary
     stop = {"sig": None}
@@ -163,49 +134,13 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
 
     main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
-    evaluator = None
-    if cfg.eval.every:
-        from .metrics.during import TrainingEvaluator
-
-        evaluator = TrainingEvaluator(cfg, ds)
-
-    probe = DiversityProbe(ds, p.spec.z_dim, p.spec.num_classes)
-    monitor = HealthMonitor(p.cfg.train.lr_g, p.cfg.train.lr_d, p.cfg.loss.r1, len(ds), bool(cfg.augment.policy), t.steps)
-    health_path = out / "health.jsonl"
-
-    def record(f) -> None:
-        if world.main:
-            write_finding(health_path, f)
-
-    def check_health(rec: dict) -> None:
-        for f in monitor.observe(rec):
-            say(f.line())
-            if f.severity == "error" and t.on_failure == "stop":
-                f.action = "stopped the run"
-                record(f)
-                raise GankitError(f"training stopped at step {p.step} (train.on_failure=stop): {f.line()}")
-            if f.severity == "error" and t.on_failure == "rollback":
-                f.action = _rollback_or_stop(p, ckpt_dir, metrics_path, reason=f.name, remedy=f.suggestion, before=f.since)
-                record(f)
-                monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
-                monitor.r1, monitor.augmenting = p.cfg.loss.r1, bool(p.cfg.augment.policy)
-                if world.main:
-                    (out / "config.yaml").write_text(dump_yaml(p.cfg))
-                return
-            f.action = "warned"
-            record(f)
-
-    def nonfinite_rollback(n: int) -> None:
-        _rollback_or_stop(p, ckpt_dir, metrics_path, reason=f"{n} non-finite steps in a row",
-                          remedy={"train.lr_g": p.cfg.train.lr_g / 2, "train.lr_d": p.cfg.train.lr_d / 2})
-        monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
+    duties = Duties(p, ds, out, meta, world)  # metrics line, health, grids, evaluation, checkpoints
 
     bar = tqdm(total=t.steps, initial=p.step, disable=console.is_quiet() or not console.on_terminal(), dynamic_ncols=True)
     acc: dict[str, torch.Tensor] = {}
     acc_n, nonfinite_run = 0, 0
     t_start, t_interval, img_interval = time.perf_counter(), time.perf_counter(), p.images
     wall0 = p.wall
-    first_log = True
     try:
         budget_spent = t.max_minutes > 0 and wall0 >= 60 * t.max_minutes  # a resumed run that already used its time
         while p.step < t.steps and not budget_spent:
@@ -225,7 +160,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
                 p.opt_d.zero_grad(set_to_none=True)
                 if nonfinite_run >= t.max_nonfinite:
                     nonfinite_run = 0
-                    nonfinite_rollback(t.max_nonfinite)
+                    duties.nonfinite_rollback(t.max_nonfinite)
                 continue
             nonfinite_run = 0
             guard.end()
@@ -248,40 +183,31 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
                 p.wall = wall0 + (now - t_start)
                 skipped, in_a_row = guard.flush()  # deferred checks: read once per interval
                 p.counters["nonfinite"] += skipped
-                rec = metrics_record(p, world.mean(acc), float(acc_n), (p.images - img_interval) / max(now - t_interval, 1e-9))
-                rec.update(probe(p.G, dev))
-                if first_log:
-                    rec["dataset_size"], first_log = len(ds), False
-                rec = world.broadcast_object(rec)  # rank 0's record: every rank's health decisions read the same
-                if world.main:
-                    append_jsonl(metrics_path, rec)
+                rec = duties.metrics_line(acc, float(acc_n), (p.images - img_interval) / max(now - t_interval, 1e-9))
                 shown = {k: f"{rec[k]:.3g}" for k in ("loss_d", "loss_g", "loss") if k in rec} | {"img/s": f"{rec['images_per_s']:.0f}"}
                 bar.set_postfix(shown)
                 if bar.disable:  # no terminal: a plain line instead of the bar
                     say(f"step {p.step}/{t.steps}  " + "  ".join(f"{k} {v}" for k, v in shown.items()) + f"  ({p.wall:.0f} s)")
                 acc, acc_n = {}, 0
                 t_interval, img_interval = now, p.images
-                check_health(rec)
+                duties.check_health(rec)
                 if p.step == rec["step"] and in_a_row >= t.max_nonfinite:
                     guard.run.zero_()
-                    nonfinite_rollback(in_a_row)
+                    duties.nonfinite_rollback(in_a_row)
                 if p.step < rec["step"]:  # rolled back: continue from the restored step
                     continue
-            if (p.step % t.sample_every == 0 or last) and world.main:
-                save_samples(p, ds, sample_dir, fixed_seed)
-            if evaluator is not None and (p.step % cfg.eval.every == 0 or last):
-                rec = world.broadcast_object(({"step": p.step, "images": p.images} | evaluator(p)) if world.main else None)
-                if world.main:
-                    append_jsonl(metrics_path, rec)
-                check_health(rec)
+            if p.step % t.sample_every == 0 or last:
+                duties.grid()
+            if duties.evaluator is not None and (p.step % cfg.eval.every == 0 or last):
+                duties.evaluate()
             if p.step % t.checkpoint_every == 0 or last:
                 p.wall = wall0 + (time.perf_counter() - t_start)
-                save()
+                duties.save()
             if last:
                 break
             if stopping:
                 p.wall = wall0 + (time.perf_counter() - t_start)
-                path = save()
+                path = duties.save()
                 name = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C", None: "a stop signal to another process"}[stop["sig"]]
                 raise Interrupted(f"{name}: saved step {p.step} to {path}; continue with --resume auto --out {out}")
     finally:
@@ -290,73 +216,6 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
             signal.signal(s, h)
     say(f"done: {p.step} steps in {p.wall:.0f} s; run folder {out}")
     return p
-
-
-def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, reason: str,
-                      remedy: dict[str, Any], before: int | None = None) -> str:
-    """Restore the newest checkpoint saved before step `before` (else the oldest kept) and
-    apply `remedy` (config key -> value), or stop; returns what was done."""
-    t = p.cfg.train
-    if t.on_failure != "rollback":
-        raise GankitError(f"training stopped at step {p.step}: {reason}; lower train.lr_g / train.lr_d or set train.on_failure=rollback")
-    if p.counters["rollbacks"] >= t.max_rollbacks:
-        raise GankitError(f"training stopped at step {p.step}: {reason} again after {p.counters['rollbacks']} rollbacks "
-                          f"(train.max_rollbacks); the last good checkpoint is kept; check the data and the config")
-    found = None
-    for path in list_checkpoints(ckpt_dir):  # newest first
-        if before is None or int(path.stem[5:]) < before:
-            found = _load_or_none(path)
-            if found is not None:
-                break
-    if found is None:
-        found = latest_valid(ckpt_dir) if before is None else _oldest_valid(ckpt_dir)
-    if found is None:
-        raise GankitError(f"training stopped at step {p.step}: {reason}, and no checkpoint to roll back to")
-    rollbacks, nonfinite = p.counters["rollbacks"] + 1, p.counters["nonfinite"]
-    cfg = p.cfg
-    try:
-        new_cfg = make_config(cfg.to_dict(), [f"{k}={v}" for k, v in remedy.items()])
-    except ConfigError as e:
-        raise GankitError(f"training stopped at step {p.step}: {reason}; the remedy cannot be applied here ({e})") from None
-    restore(p, found[1], found[0])
-    p.counters.update(rollbacks=rollbacks, nonfinite=nonfinite)
-    p.cfg = new_cfg
-    if new_cfg.augment != cfg.augment:
-        p.augment = Augmenter(new_cfg.augment, new_cfg.train.batch_size, new_cfg.train.seed, p.world.rank, p.world.size)
-    change = " ".join(f"{k}={v}" for k, v in remedy.items())
-    if p.world.main:
-        truncate_jsonl(metrics_path, p.step)
-        append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": change,
-                                    "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
-    say(f"rolled back to {found[0]} (step {p.step}) after {reason}; now {change}")
-    return f"rolled back to step {p.step} and set {change}"
-
-
-def _load_or_none(path: Path):
-    try:
-        return path, load_checkpoint(path)
-    except GankitError:
-        return None
-
-
-def _oldest_valid(ckpt_dir: Path):
-    for path in reversed(list_checkpoints(ckpt_dir)):
-        if (found := _load_or_none(path)) is not None:
-            return found
-    return None
-
-
-
-def metrics_record(p: Parts, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
-    """One line of metrics.jsonl: the interval's mean statistics (of the global batch) and the run's counters."""
-    rec: dict[str, Any] = {"step": p.step, "images": p.images}
-    if n_good > 0:
-        rec.update({k: round(float(v) / n_good, 6) for k, v in acc.items()})
-    rec.update({"seconds": round(p.wall, 3), "images_per_s": round(images_per_s, 2), "lr_g": p.opt_g.param_groups[0]["lr"],
-                "nonfinite": p.counters["nonfinite"], "peak_rss_mb": peak_rss_mb()})
-    if p.augment.active:
-        rec.update({"augment_p": round(p.augment.p, 5), "r_t": round(p.augment.rt, 5)})
-    return rec
 
 
 def ema_beta(t, step: int) -> float:
