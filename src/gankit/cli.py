@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
 
 from .errors import GankitError
+from .paths import check_output_file
 
 
 def _train(a: argparse.Namespace) -> int:
@@ -31,6 +31,7 @@ def _train(a: argparse.Namespace) -> int:
         found = latest_valid(out / "checkpoints")
         if found is not None:
             cfg = make_config(found[1]["config"], overrides)
+            a.resume = str(found[0])  # the one just found: not looked for (and warned about) twice
         elif overrides:  # key=value settings alone: a run from them, started now and continued later
             cfg = load_config(None, overrides)
         else:
@@ -105,8 +106,7 @@ def _bench(a: argparse.Namespace) -> int:
     if out is not None:  # checked before ten minutes of measuring, not after
         if out.is_dir():
             out = out / "bench.md"
-        if not out.parent.is_dir() or not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-            raise GankitError(f"--out: cannot write {out} (the file or its folder is missing or read-only)")
+        check_output_file(out)
     text = run_bench(a.device, tuple(a.shapes), a.batch, a.repeats)  # prints as it goes
     if out is not None:
         out.write_text(text + "\n")

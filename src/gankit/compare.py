@@ -39,8 +39,12 @@ def check_before_training(cfgs: list[tuple[str, Config]], real: str | None) -> N
     probes = [(name, check_config(cfg)) for name, cfg in cfgs]
     if real is None:
         first_name, first = cfgs[0]
+        first_fp = None
         for name, cfg in cfgs[1:]:
-            if cfg.data != first.data and load_dataset(cfg.data).fingerprint() != load_dataset(first.data).fingerprint():
+            if cfg.data == first.data:
+                continue
+            first_fp = first_fp or load_dataset(first.data).fingerprint()
+            if load_dataset(cfg.data).fingerprint() != first_fp:
                 raise GankitError(f"--configs: {name} trains on other data ({cfg.data.source}) than {first_name} "
                                   f"({first.data.source}); compare on the same data, or pass --real SOURCE")
     else:

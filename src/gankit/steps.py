@@ -49,6 +49,8 @@ class Tools:
     world: World
     autocast: Callable
     mine: slice  # this process's rows of the global batch
+    g_params: list[torch.Tensor]
+    d_params: list[torch.Tensor]
 
     def D_packed(self, p: Parts, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.D(pack(x, p.cfg.model.pac), y)
@@ -63,7 +65,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     The last D step's fake batch keeps its graph and is reused by the G step (as the textbook
     DCGAN does): one G forward pass per step instead of two."""
     t, B, world = p.cfg.train, p.cfg.train.batch_size, k.world
-    g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
+    g_params, d_params = k.g_params, k.d_params
     for i in range(t.d_steps):
         real, y = k.batches.real(p.order.next(B)[k.mine])
         z = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])  # drawn for the global batch
@@ -116,7 +118,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
 def vae_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
     """One step on the negative ELBO: encoder (in D) and decoder (G) together."""
     B, world = p.cfg.train.batch_size, k.world
-    g_params, d_params = list(p.G.parameters()), list(p.D.parameters())
+    g_params, d_params = k.g_params, k.d_params
     real, _ = k.batches.real(p.order.next(B)[k.mine])
     with k.autocast():
         mu, logvar = encode(k.D, real)

@@ -123,7 +123,8 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
     # share of this process (rows `world.share(train.batch_size)`)
     step = STEPS.get(cfg.model.family)
     tools = Tools(torch.compile(p.G) if t.compile else p.G, torch.compile(p.D) if t.compile else p.D, loss,
-                  Batches(ds, dev, t.channels_last, p.spec.num_classes > 0), FiniteGuard(dev), world, autocast, world.share(t.batch_size))
+                  Batches(ds, dev, t.channels_last, p.spec.num_classes > 0), FiniteGuard(dev), world, autocast, world.share(t.batch_size),
+                  list(p.G.parameters()), list(p.D.parameters()))
     guard = tools.guard
 
     # SIGTERM / Ctrl-C only set a flag; the loop saves at the next step boundary

@@ -196,7 +196,7 @@ def eval_command(a: argparse.Namespace) -> None:
         raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
     target = Path(a.run)
     if target.exists():  # eval.json goes into the run folder: check it can be written before minutes of features
-        check_output_file((target if target.is_dir() else run_folder_of(target)) / "eval.json", flag=str(target))
+        check_output_file((target if target.is_dir() else run_folder_of(target)) / "eval.json", flag="the run folder")
     res = evaluate_run(a.run, metrics, a.n, a.real, a.features, a.seed, a.inception, a.device)
     out = run_folder_of(Path(res["provenance"]["checkpoint"])) / "eval.json"
     history = []
