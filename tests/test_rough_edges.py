@@ -40,7 +40,7 @@ def test_resume_auto_without_a_checkpoint_or_config_is_refused(tmp_path, capsys)
 
 # 2. interpolation: the label is honoured, and each limit refused
 def test_interpolation_honours_the_label_and_refuses_limits(cond_run, tmp_path, capsys, monkeypatch):
-    import gankit.export as export
+    import gankit.samples as export
 
     seen = []
     real_load = export.load_generator

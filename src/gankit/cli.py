@@ -54,9 +54,25 @@ def _train(a: argparse.Namespace) -> int:
 
 
 def _sample(a: argparse.Namespace) -> int:
-    from .export import sample_command
+    from .samples import sample_command
 
     sample_command(a)
+    return 0
+
+
+def _export(a: argparse.Namespace) -> int:
+    from .export import export_command
+
+    export_command(a)
+    return 0
+
+
+def _serve(a: argparse.Namespace) -> int:
+    from .serve import serve_command
+
+    if not 0 <= a.port <= 65535:
+        raise GankitError(f"--port: must be 0..65535, got {a.port}")
+    serve_command(a)
     return 0
 
 
@@ -129,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=_train)
 
     s = sub.add_parser("sample", help="draw samples from a trained generator (G_ema)")
-    s.add_argument("run", help="a run folder or a checkpoint file")
+    s.add_argument("run", help="a run folder, a checkpoint file or an export folder")
     s.add_argument("--n", type=int, default=None, help="number of samples (default 64; 16 with --interpolate, at most 64)")
     s.add_argument("--out", required=True, help="x.png, x.jpg, x.webp: a grid; x.npz: an array; x.gif with --interpolate; "
                                                "a name without a suffix: a folder of PNGs")
@@ -142,11 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     s.set_defaults(fn=_sample)
 
+    x = sub.add_parser("export", help="write the generator as safetensors, ONNX or the sampler web page")
+    x.add_argument("target", help="a run folder or a checkpoint file")
+    x.add_argument("--format", choices=["safetensors", "onnx", "web"], default="safetensors",
+                   help="safetensors: weights + generator.json; onnx: also generator.onnx; web: also the sampler page")
+    x.add_argument("--out", required=True, help="the export folder to write")
+    x.add_argument("--device", default="cpu")
+    x.set_defaults(fn=_export)
+
+    v = sub.add_parser("serve", help="serve the sampler page of an export folder (or of a run, exported on the fly)")
+    v.add_argument("dir", help="a web export folder, or a run folder")
+    v.add_argument("--port", type=int, default=8000, help="0: any free port")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
+    v.set_defaults(fn=_serve)
+
     d = sub.add_parser("datasets", help="list the built-in data sources")
     d.set_defaults(fn=_datasets)
 
     e = sub.add_parser("eval", help="evaluate a run with standard metrics")
-    e.add_argument("run", help="a run folder or a checkpoint file")
+    e.add_argument("run", help="a run folder, a checkpoint file or an export folder")
     e.add_argument("--metrics", default="fid,kid,pr,dc,is,classes,modes", help="comma-separated subset of fid,kid,pr,dc,is,classes,modes")
     e.add_argument("--n", type=int, default=5000, help="generated samples (real: the same number or all)")
     e.add_argument("--real", default=None, help="real data source (default: the run's own)")
@@ -162,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.set_defaults(fn=_doctor)
 
     c = sub.add_parser("compare", help="evaluate several runs (GAN, VAE) identically, side by side")
-    c.add_argument("runs", nargs="*", help="run folders or checkpoint files")
+    c.add_argument("runs", nargs="*", help="run folders, checkpoint files or export folders")
     c.add_argument("--configs", nargs="+", default=None, help="train these presets first, each for --budget-minutes")
     c.add_argument("--budget-minutes", type=float, default=0.0, help="wall-clock training budget per config")
     c.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="overrides applied to every --configs preset")

@@ -103,17 +103,13 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
     for r, lg in loaded:
         x, y = generate_for_eval(lg, n, seed)
         res = evaluate_samples(x, ds, list(METRICS), feats, seed, inception, fake_labels=y)
-        st = lg.state
         g_params = sum(p.numel() for p in lg.G.parameters())
-        # trainable D (or encoder) weights: not BN running statistics nor spectral-norm power-iteration vectors
-        all_params = g_params + sum(v.numel() for k, v in st["D"].items()
-                                    if v.is_floating_point() and "running" not in k and not k.endswith(("weight_u", "weight_v")))
-        wall = float(st.get("wall", 0.0))
+        all_params = g_params + lg.params_d
         rows.append({
             "run": _label(lg, r), "path": str(lg.path), "family": lg.cfg.model.family, "arch": lg.cfg.model.arch,
             "loss": lg.cfg.loss.name if lg.cfg.model.family == "gan" else f"elbo ({lg.cfg.vae.likelihood})",
-            "steps": lg.step, "images": int(st.get("images", 0)), "wall_minutes": wall / 60,
-            "images_per_s": int(st.get("images", 0)) / wall if wall > 0 else float("nan"),
+            "steps": lg.step, "images": lg.images, "wall_minutes": lg.wall / 60,
+            "images_per_s": lg.images / lg.wall if lg.wall > 0 else float("nan"),
             "params_g": g_params, "params_total": all_params, "metrics": res,
             "grid": grid_image(x[:64].float(), nrow=8, scale=1),
         })

@@ -1,124 +1,153 @@
-"""Getting things out of a trained run: samples as PNG grids, arrays, folders, GIFs."""
+"""`gankit export`: a trained generator as a small, safe, portable folder.
+
+- safetensors: `generator.safetensors` (G_ema: batch-norm statistics as recomputed for sampling,
+  spectral norm folded into plain weights) and `generator.json` (see `generator.py`);
+- onnx: the same plus `generator.onnx` (opset 18, dynamic batch; inputs `z` [B, z_dim] and, when
+  conditional, `y` [B, K] float class weights; output images in [-1, 1] NCHW, or points [B, 2]);
+- web: the same plus the sampler page (`index.html`, `gan.js`) and the onnxruntime-web files it
+  needs (the single-threaded wasm build only), ready for `gankit serve`.
+"""
 from __future__ import annotations
 
-import argparse
-import math
+import copy
+import json
+import logging
+import os
+import shutil
+import warnings
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
+from torch import nn
+from torch.nn.utils import parametrize
 
 from .errors import GankitError
-from .paths import check_output_file, check_writable
-from .run import load_generator
-from .sampling import generate, interpolation_path
-from .viz import grid_image, save_gif, save_grid, to_uint8
+from .generator import META, ONNX, WEIGHTS, describe, sha256_of
+from .paths import cache_dir, check_writable
 
-GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-MAX_ANIMATED = 64  # cells in an interpolation GIF
-
-
-def _out_kind(out: Path, interpolate: int, reconstruct: bool) -> str:
-    """What `--out` asks for: grid, array, gif or folder; a suffix that fits none is refused."""
-    suffix = out.suffix.lower()
-    if reconstruct:
-        if suffix != ".png":
-            raise GankitError(f"--out: reconstructions are written as a .png grid, got {out}")
-        return "grid"
-    if interpolate:
-        if suffix != ".gif":
-            raise GankitError(f"--out: an interpolation is written as a .gif, got {out}")
-        return "gif"
-    if suffix == ".gif":
-        raise GankitError(f"--out: {out} is an animation; add --interpolate K (K key points), or write a .png grid")
-    if suffix in GRID_SUFFIXES:
-        return "grid"
-    if suffix == ".npz":
-        return "array"
-    if suffix and not out.is_dir():
-        raise GankitError(f"--out: unknown format {suffix}; use .png, .jpg or .webp (a grid), .npz (an array), "
-                          ".gif (with --interpolate) or a name without a suffix (a folder of PNGs)")
-    return "folder"
+FORMATS = ("safetensors", "onnx", "web")
+OPSET = 18
+ORT_WEB_VERSION = "1.30.0"  # the npm package `onnxruntime-web`, installed by `make web`
+ORT_WEB_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")  # the wasm build, one file of glue
+PAGE_FILES = ("index.html", "gan.js")
+EXAMPLE_BATCH = 2  # the exporter freezes a batch of 1 into the graph (pytorch/pytorch#151582)
 
 
-def sample_command(a: argparse.Namespace) -> None:
-    n = a.n if a.n is not None else (16 if a.interpolate else 64)
-    if n < 1:
-        raise GankitError(f"--n: must be >= 1, got {n}")
-    if not 0 < a.truncation <= 2:
-        raise GankitError(f"--truncation: must be in (0, 2], got {a.truncation}")
-    if a.interpolate and a.interpolate < 2:
-        raise GankitError(f"--interpolate: needs at least 2 key points to move between, got {a.interpolate}")
-    if a.interpolate and n > MAX_ANIMATED:
-        raise GankitError(f"--n: an interpolation animates at most {MAX_ANIMATED} samples at once, got {n}")
-    out = Path(a.out)
-    kind = _out_kind(out, a.interpolate, getattr(a, "reconstruct", False))
-    if kind == "folder":
-        check_writable(out.parent, flag="--out")
-    else:
-        check_output_file(out)
-    lg = load_generator(a.run, a.device, flag="--device")
-    ncls, z_dim = lg.spec.num_classes, lg.spec.z_dim
-    if a.label is not None and not (ncls and 0 <= a.label < ncls):
-        raise GankitError(f"--label: must be 0..{ncls - 1} (the model has {ncls} classes), got {a.label}" if ncls
-                          else "--label: the model is unconditional (it was trained without class labels)")
-    device = next(lg.G.parameters()).device
-
-    if kind == "gif" and lg.data["kind"] != "image":
-        raise GankitError("--interpolate: only image models can be animated")
-    if getattr(a, "reconstruct", False):
-        save_reconstructions(lg, n, a.seed, out)
-    elif kind == "gif":
-        gen = torch.Generator().manual_seed(a.seed)
-        frames = []
-        with torch.no_grad():
-            y = None
-            if ncls:
-                y = (torch.full((n,), a.label) if a.label is not None else torch.arange(n) % ncls).to(device)
-            for z in interpolation_path(a.interpolate, 12, z_dim, gen, n):
-                frames.append(grid_image(lg.G((z * a.truncation).to(device), y).float().cpu(), nrow=math.ceil(math.sqrt(n))))
-        save_gif(frames, out)
-    else:
-        x, y = generate(lg.G, n, z_dim, ncls, device, seed=a.seed, truncation=a.truncation, label=a.label)
-        if lg.data["kind"] == "points":
-            if kind == "array":
-                np.savez_compressed(out, points=x.numpy().astype(np.float32))
-            else:
-                from .viz import save_scatter
-
-                out = out if out.suffix else out.with_suffix(".png")
-                save_scatter(np.zeros((0, 2), np.float32), x.numpy(), out)
-        elif kind == "grid":
-            save_grid(x, out, nrow=10 if ncls == 10 and a.label is None else None)
-        elif kind == "array":
-            arrays = {"images": to_uint8(x)}
-            if y is not None:
-                arrays["labels"] = y.numpy()
-            np.savez_compressed(out, **arrays)
-        else:
-            from PIL import Image
-
-            out.mkdir(parents=True, exist_ok=True)
-            for i, im in enumerate(to_uint8(x)):
-                Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(out / f"{i:06d}.png")
-    print(f"wrote {out} (from {lg.path}, step {lg.step})")
+def plain_generator(G: nn.Module) -> nn.Module:
+    """A copy of G in eval mode with every parametrization (spectral norm) folded into its weight."""
+    G = copy.deepcopy(G).cpu().float().eval().requires_grad_(False)
+    for m in G.modules():
+        if parametrize.is_parametrized(m):
+            for name in list(m.parametrizations.keys()):
+                parametrize.remove_parametrizations(m, name, leave_parametrized=True)
+    return G
 
 
-def save_reconstructions(lg, n: int, seed: int, out: Path) -> None:
-    """A VAE's reconstructions: rows of real images, each followed by its reconstruction."""
-    from .data import load_dataset
-    from .models import build_models
-    from .vae import reconstruct
+def ort_web_dir() -> Path | None:
+    """Where onnxruntime-web's dist files are: $GANKIT_ORT_WEB, else what `make web` installed."""
+    env = os.environ.get("GANKIT_ORT_WEB")
+    candidates = [Path(env)] if env else []
+    candidates.append(cache_dir() / f"onnxruntime-web-{ORT_WEB_VERSION}" / "node_modules" / "onnxruntime-web" / "dist")
+    for c in candidates:
+        if all((c / f).is_file() for f in ORT_WEB_FILES):
+            return c
+    return None
 
-    if lg.cfg.model.family != "vae":
-        raise GankitError("--reconstruct: only a VAE run (model.family=vae) has an encoder")
-    _, E = build_models(lg.spec, lg.cfg.model.arch, vae=True)
-    E.load_state_dict(lg.state["D"])
-    E = E.to(next(lg.G.parameters()).device).eval()
-    ds = load_dataset(lg.cfg.data)
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[: min(n, len(ds))]
-    x = ds.to_float(idx).to(next(E.parameters()).device)
-    r = reconstruct(E, lg.G, x).cpu()
-    row = min(8, len(idx))
-    blocks = [t for i in range(0, len(idx), row) for t in (x[i:i + row].cpu(), r[i:i + row])]
-    save_grid(torch.cat(blocks), out, nrow=row)
+
+def _ort_web_or_refuse() -> Path:
+    found = ort_web_dir()
+    if found is None:
+        raise GankitError(f"--format web: needs onnxruntime-web {ORT_WEB_VERSION}: run `make web` (uses npm), or "
+                          f"`npm install --prefix {cache_dir() / f'onnxruntime-web-{ORT_WEB_VERSION}'} "
+                          f"onnxruntime-web@{ORT_WEB_VERSION}`, or set GANKIT_ORT_WEB to its dist/ folder")
+    return found
+
+
+class _Unconditional(nn.Module):
+    """The exported graph's signature: `z` alone."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.G(z, None)
+
+
+class _Conditional(_Unconditional):
+    """`z` and float class weights `y` [B, K] (one-hot, or a blend), not integer labels."""
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.G(z, y)
+
+
+def write_onnx(G: nn.Module, meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """G as ONNX (the dynamo exporter, opset 18, dynamic batch); returns the description of its inputs."""
+    try:
+        import onnxscript  # noqa: F401  (the exporter needs it)
+    except ImportError:
+        raise GankitError('--format onnx: needs the ONNX exporter\'s packages: pip install "gankit[onnx]"') from None
+    k = int(meta["num_classes"])
+    z = torch.randn(EXAMPLE_BATCH, int(meta["z_dim"]), generator=torch.Generator().manual_seed(0))
+    args: tuple[torch.Tensor, ...] = (z,)
+    names = ["z"]
+    if k:
+        args = (z, torch.eye(k)[torch.arange(EXAMPLE_BATCH) % k])
+        names.append("y")
+    batch = torch.export.Dim("batch")
+    dims = {n: {0: batch} for n in names}
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export((_Conditional(G) if k else _Unconditional(G)).eval(), args, input_names=names,
+                                    output_names=["images" if meta["kind"] == "image" else "points"],
+                                    opset_version=OPSET, dynamo=True, dynamic_shapes=dims, verbose=False,
+                                    optimize=True, external_data=False)
+    program.save(str(path), external_data=False)
+    out_shape = ["batch", *meta["output"]["shape"]]
+    return {"file": path.name, "opset": OPSET, "sha256": sha256_of(path),
+            "inputs": {"z": ["batch", int(meta["z_dim"])], **({"y": ["batch", k]} if k else {})},
+            "output": {"name": "images" if meta["kind"] == "image" else "points", "shape": out_shape}}
+
+
+def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path:
+    """Write the export folder `out` for the generator of `target` (a run folder or a checkpoint)."""
+    from safetensors.torch import save_file
+
+    from .run import load_generator
+
+    if fmt not in FORMATS:
+        raise GankitError(f"--format: unknown {fmt!r}; choose from {', '.join(FORMATS)}")
+    ort_dir = _ort_web_or_refuse() if fmt == "web" else None
+    if Path(target).resolve() == out.resolve():
+        raise GankitError(f"--out: {out} is the folder being exported; name another")
+    check_writable(out, flag="--out")
+    lg = load_generator(target, device)
+    G = plain_generator(lg.G)
+    meta = describe(lg)
+    save_file({k: v.contiguous() for k, v in G.state_dict().items()}, str(out / WEIGHTS))
+    meta["weights"] = {"file": WEIGHTS, "sha256": sha256_of(out / WEIGHTS), "tensors": len(G.state_dict())}
+    if fmt in ("onnx", "web"):
+        meta["onnx"] = write_onnx(G, meta, out / ONNX)
+    if ort_dir is not None:
+        from importlib.resources import files
+
+        page = files("gankit") / "web"
+        for name in PAGE_FILES:
+            (out / name).write_bytes((page / name).read_bytes())
+        for name in ORT_WEB_FILES:
+            shutil.copyfile(ort_dir / name, out / name)
+        meta["web"] = {"onnxruntime_web": ORT_WEB_VERSION, "files": [*PAGE_FILES, *ORT_WEB_FILES]}
+    (out / META).write_text(json.dumps(meta, indent=1))
+    return out
+
+
+def export_command(a: Any) -> None:
+    out = export(a.target, a.format, Path(a.out), a.device)
+    meta = json.loads((out / META).read_text())
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    size = sum((out / f).stat().st_size for f in files) / 2**20
+    print(f"wrote {out}: {', '.join(files)} ({size:.1f} MiB; {meta['arch']}, step {meta['step']}, from {meta['source']})")
+    if a.format == "web":
+        print(f"open it with: gankit serve {out}")

@@ -159,17 +159,41 @@ def restore(p: Parts, state: dict[str, Any], path: Path) -> None:
 
 @dataclass
 class LoadedGenerator:
+    """G_ema and what sample, eval and compare need to know of its run."""
+
     G: nn.Module
     cfg: Config
     spec: Spec
     data: dict[str, Any]
     step: int
     path: Path
-    state: dict[str, Any]
+    images: int = 0  # images seen in training
+    wall: float = 0.0  # training seconds
+    params_d: int = 0  # trainable weights of D (or a VAE's encoder)
+    state: dict[str, Any] | None = None  # the whole checkpoint (None for an export, which holds G alone)
+
+
+def _trainable(state_dict: dict[str, torch.Tensor]) -> int:
+    """Weights in a state dict, not BN running statistics nor spectral-norm power-iteration vectors."""
+    return sum(v.numel() for k, v in state_dict.items()
+               if v.is_floating_point() and "running" not in k and not k.endswith(("weight_u", "weight_v")))
 
 
 def load_generator(target: str | Path, device: str = "cpu", flag: str = "--device") -> LoadedGenerator:
-    """G_ema (eval mode) from a run folder's newest valid checkpoint or a checkpoint file."""
+    """G_ema (eval mode) from an export folder, a run folder's newest valid checkpoint or a checkpoint file."""
+    from .generator import is_export, read_export
+
+    if is_export(target):
+        G, meta = read_export(target, pick_device(device, flag))
+        try:
+            cfg = make_config(meta["config"])
+        except (KeyError, TypeError, GankitError) as e:
+            raise CheckpointError(f"{Path(target) / 'generator.json'}: its stored config is unusable ({e})") from None
+        spec = Spec(**{**meta["spec"], "shape": tuple(meta["spec"]["shape"])})
+        data = {**meta.get("data", {}), "class_names": meta.get("class_names", [])}
+        t = meta.get("training", {})
+        return LoadedGenerator(G, cfg, spec, data, int(meta.get("step", 0)), Path(target), int(t.get("images", 0)),
+                               float(t.get("wall_seconds", 0.0)), int(t.get("params_d", 0)))
     path, state = load_target(target)
     try:
         cfg = make_config(state["config"])
@@ -184,4 +208,5 @@ def load_generator(target: str | Path, device: str = "cpu", flag: str = "--devic
     except RuntimeError as e:
         raise CheckpointError(f"{path}: G_ema does not fit the stored architecture ({str(e).splitlines()[0][:200]})") from None
     G = G.to(pick_device(device, flag)).eval().requires_grad_(False)
-    return LoadedGenerator(G, cfg, spec, meta, int(state["step"]), path, state)
+    return LoadedGenerator(G, cfg, spec, meta, int(state["step"]), path, int(state.get("images", 0)),
+                           float(state.get("wall", 0.0)), _trainable(state["D"]), state)

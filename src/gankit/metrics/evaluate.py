@@ -195,10 +195,11 @@ def eval_command(a: argparse.Namespace) -> None:
     if a.n < 10:
         raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
     target = Path(a.run)
-    if target.exists():  # eval.json goes into the run folder: check it can be written before minutes of features
-        check_output_file((target if target.is_dir() else run_folder_of(target)) / "eval.json", flag="the run folder")
+    # eval.json goes into the run (or export) folder: check it can be written before minutes of features
+    out = (target if target.is_dir() else run_folder_of(target)) / "eval.json"
+    if target.exists():
+        check_output_file(out, flag="the run folder")
     res = evaluate_run(a.run, metrics, a.n, a.real, a.features, a.seed, a.inception, a.device)
-    out = run_folder_of(Path(res["provenance"]["checkpoint"])) / "eval.json"
     history = []
     if out.is_file():
         try:

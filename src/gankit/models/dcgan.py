@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import CondBatchNorm2d, Projection, input_layer, sn
+from .layers import CondBatchNorm2d, Projection, class_embedding, input_layer, sn
 
 
 def _init(m: nn.Module) -> None:
@@ -47,7 +47,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(y)], 1)
+            z = torch.cat([z, class_embedding(self.embed, y).to(z.dtype)], 1)
         h = self.fc(z).view(z.shape[0], -1, 4, 4)  # [N, C0, 4, 4]
         h = self._refine(torch.relu(self.bn0(h, y)), 0, y)
         for i, (up, bn) in enumerate(zip(self.ups, self.bns)):

@@ -40,6 +40,13 @@ def _conv_as_matmul(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return y.view(n, ho, wo, -1).permute(0, 3, 1, 2)  # NCHW, laid out channels_last
 
 
+def class_embedding(embed: nn.Embedding, y: torch.Tensor) -> torch.Tensor:
+    """`embed(y)` for integer labels [N]; for float class weights [N, K] (one-hot, or a blend of
+    classes) their weighted sum of rows, which equals the lookup exactly for one-hot rows. The float
+    form is what an exported generator takes (no int64 inputs in the browser)."""
+    return y.to(embed.weight.dtype) @ embed.weight if y.is_floating_point() else embed(y)
+
+
 class CondBatchNorm2d(nn.Module):
     """Batch norm whose scale and shift come from the class label (conditional BN)."""
 
@@ -57,7 +64,7 @@ class CondBatchNorm2d(nn.Module):
         h = self.bn(x)
         if not self.num_classes:
             return h
-        return self.gamma(y)[:, :, None, None] * h + self.beta(y)[:, :, None, None]
+        return class_embedding(self.gamma, y)[:, :, None, None] * h + class_embedding(self.beta, y)[:, :, None, None]
 
 
 class Projection(nn.Module):

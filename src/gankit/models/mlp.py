@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import Projection, sn
+from .layers import Projection, class_embedding, sn
 
 
 class Generator(nn.Module):
@@ -23,7 +23,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = z + self.embed(y)
+            z = z + class_embedding(self.embed, y)
         return self.net(z)  # [N, 2]
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import CondBatchNorm2d, Projection, sn
+from .layers import CondBatchNorm2d, Projection, class_embedding, sn
 
 
 def _init(m: nn.Module) -> None:
@@ -75,7 +75,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(y)], 1)
+            z = torch.cat([z, class_embedding(self.embed, y).to(z.dtype)], 1)
         h = self.fc(z).view(z.shape[0], -1, 4, 4)  # [N, ch, 4, 4]
         for b in self.blocks:
             h = b(h, y)

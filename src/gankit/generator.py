@@ -1,0 +1,213 @@
+"""A trained generator as an object: `gankit.load(path)` and the export folder it reads.
+
+An export folder holds `generator.json` (what the network is and where it came from) and
+`generator.safetensors` (G_ema's weights: batch-norm statistics recomputed for sampling, spectral
+norm folded into plain weights). Reading one needs the architecture files and nothing of the
+training code: no config file, no checkpoint, no pickle. `export.py` writes these folders.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import CheckpointError, GankitError
+
+FORMAT = "gankit-generator"
+FORMAT_VERSION = 1
+META, WEIGHTS, ONNX = "generator.json", "generator.safetensors", "generator.onnx"
+
+
+def is_export(path: str | Path) -> bool:
+    return (Path(path) / META).is_file()
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / META
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not a readable generator description ({str(e)[:160]})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a gankit generator description (no \"format\": \"{FORMAT}\")")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: written by a newer gankit (format {meta['format_version']}); upgrade gankit to read it")
+    for key in ("arch", "spec", "weights", "kind", "z_dim", "num_classes"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: misses \"{key}\"")
+    return meta
+
+
+def read_export(folder: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The generator network (eval mode, no gradients) and its description, checked: the weights
+    file's sha256 must match the description, and every tensor must be there with its shape."""
+    from safetensors import SafetensorsError
+    from safetensors.torch import load_file
+
+    from .models import ARCHS, Spec
+
+    folder = Path(folder)
+    meta = read_meta(folder)
+    weights = folder / meta["weights"]["file"]
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: missing (named by {folder / META})")
+    if sha256_of(weights) != meta["weights"].get("sha256"):
+        raise CheckpointError(f"{weights}: its sha256 does not match {META} (the file was changed, truncated or replaced)")
+    try:
+        state = load_file(weights)
+    except (SafetensorsError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({str(e)[:160]})") from None
+    try:
+        spec = Spec(**{**meta["spec"], "shape": tuple(meta["spec"]["shape"])})
+        G = ARCHS.get(meta["arch"]).generator(spec)
+    except (TypeError, GankitError) as e:
+        raise CheckpointError(f"{folder / META}: its architecture cannot be built ({e})") from None
+    try:
+        G.load_state_dict(state)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        raise CheckpointError(f"{weights}: does not fit {meta['arch']} as {META} describes it ({' '.join(lines[1:3])[:240]})") from None
+    return G.to(device).eval().requires_grad_(False), meta
+
+
+@dataclass
+class Generator:
+    """A trained generator. `sample` and `interpolate` give uint8 images [N, H, W, C] (float32
+    points [N, 2] for 2D data); `net` is the PyTorch module (images in [-1, 1], NCHW)."""
+
+    net: nn.Module
+    meta: dict[str, Any] = field(repr=False)
+    path: Path
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.meta["z_dim"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["num_classes"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta.get("class_names") or [])
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta["kind"])
+
+    @property
+    def step(self) -> int:
+        return int(self.meta.get("step", 0))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def _labels(self, n: int, label: int | str | None) -> torch.Tensor | None:
+        if not self.num_classes:
+            if label is not None:
+                raise GankitError("label: this generator is unconditional (it was trained without class labels)")
+            return None
+        if isinstance(label, str):
+            if label not in self.class_names:
+                raise GankitError(f"label: unknown class {label!r}; the classes are {', '.join(self.class_names)}")
+            label = self.class_names.index(label)
+        if label is None:
+            return torch.arange(n) % self.num_classes
+        if not 0 <= int(label) < self.num_classes:
+            raise GankitError(f"label: must be 0..{self.num_classes - 1}, got {label}")
+        return torch.full((n,), int(label), dtype=torch.long)
+
+    def latents(self, n: int, seed: int = 0, truncation: float = 1.0) -> torch.Tensor:
+        """The latents `sample(n, seed, truncation=...)` uses: N(0, I) draws times `truncation`."""
+        from .sampling import latents
+
+        if not 0 < truncation <= 2:
+            raise GankitError(f"truncation: must be in (0, 2], got {truncation}")
+        return latents(n, self.z_dim, torch.Generator().manual_seed(seed), truncation)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's raw output for latents `z` [N, z_dim] and labels `y` ([N] integers, or [N, K]
+        class weights): images in [-1, 1] [N, C, H, W] (points [N, 2]), on the CPU."""
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise GankitError(f"z: expected shape [N, {self.z_dim}], got {list(z.shape)}")
+        if self.num_classes and y is None:
+            raise GankitError("y: this generator is conditional; give labels")
+        out = []
+        for i in range(0, len(z), 500):
+            yb = y[i:i + 500].to(self.device) if y is not None else None
+            out.append(self.net(z[i:i + 500].to(self.device), yb).float().cpu())
+        return torch.cat(out)
+
+    def _finish(self, x: torch.Tensor) -> np.ndarray:
+        from .viz import to_uint8
+
+        return x.numpy().astype(np.float32) if self.kind == "points" else to_uint8(x)
+
+    def sample(self, n: int = 16, seed: int = 0, label: int | str | None = None, truncation: float = 1.0) -> np.ndarray:
+        """n samples; classes in turn (or all `label`) for a conditional generator."""
+        if n < 1:
+            raise GankitError(f"n: must be >= 1, got {n}")
+        return self._finish(self.generate(self.latents(n, seed, truncation), self._labels(n, label)))
+
+    def interpolate(self, steps: int = 8, seed: int = 0, label: int | str | None = None, truncation: float = 1.0) -> np.ndarray:
+        """`steps` samples along the great circle (slerp) from one seeded latent to another."""
+        from .sampling import slerp
+
+        if steps < 2:
+            raise GankitError(f"steps: an interpolation needs at least 2, got {steps}")
+        a, b = self.latents(2, seed, truncation)
+        z = torch.stack([slerp(a, b, t / (steps - 1)) for t in range(steps)])
+        return self._finish(self.generate(z, self._labels(steps, label if label is not None else (0 if self.num_classes else None))))
+
+
+def load(path: str | Path, device: str = "cpu") -> Generator:
+    """A generator from an export folder, a run folder (its newest valid checkpoint's G_ema) or a
+    checkpoint file."""
+    p = Path(path)
+    if is_export(p):
+        net, meta = read_export(p, device)
+        return Generator(net, meta, p)
+    from .run import load_generator  # a training checkpoint: read with the training code
+
+    lg = load_generator(p, device)
+    return Generator(lg.G, describe(lg), lg.path)
+
+
+def describe(lg: Any) -> dict[str, Any]:
+    """generator.json's contents (less the files' hashes) for a generator loaded from a checkpoint
+    (`run.LoadedGenerator`)."""
+    from dataclasses import asdict
+
+    from . import __version__
+
+    spec = {**asdict(lg.spec), "sn_g": False}  # exported weights have spectral norm folded in
+    data = dict(lg.data)
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "gankit": __version__,
+        "family": lg.cfg.model.family, "arch": lg.cfg.model.arch, "spec": spec,
+        "z_dim": lg.spec.z_dim, "latent": {"prior": "normal", "mean": 0.0, "std": 1.0, "truncation": "z * psi"},
+        "num_classes": lg.spec.num_classes, "class_names": list(data.get("class_names") or [])[: lg.spec.num_classes]
+        or [str(i) for i in range(lg.spec.num_classes)],
+        "kind": data["kind"],
+        "output": {"shape": list(data["shape"]), "layout": "NCHW" if data["kind"] == "image" else "N,2",
+                   "range": [-1.0, 1.0] if data["kind"] == "image" else None},
+        "data": {k: data.get(k) for k in ("name", "kind", "shape", "size", "num_classes", "fingerprint")},
+        "step": lg.step, "training": {"images": lg.images, "wall_seconds": round(lg.wall, 1), "params_d": lg.params_d},
+        "source": str(lg.path), "config": lg.cfg.to_dict(),
+    }

@@ -1,0 +1,169 @@
+"""`gankit serve`: one small HTTP server (the standard library's) for gankit's pages.
+
+It serves folders mounted at URL prefixes, read-only, with the MIME types browsers insist on
+(`.wasm`, `.mjs`); pages cannot fetch wasm from `file://`. A request that would leave its folder
+(`..`, an absolute path, a symlink pointing out) is refused with 403; folders are not listed.
+It binds 127.0.0.1 unless told otherwise.
+"""
+from __future__ import annotations
+
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+from .errors import GankitError
+
+MIME = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+    ".wasm": "application/wasm", ".onnx": "application/octet-stream", ".json": "application/json",
+    ".safetensors": "application/octet-stream", ".png": "image/png", ".jpg": "image/jpeg", ".gif": "image/gif",
+    ".svg": "image/svg+xml", ".css": "text/css; charset=utf-8", ".jsonl": "text/plain; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8", ".md": "text/plain; charset=utf-8", ".map": "application/json",
+}
+
+
+def resolve_inside(root: Path, url_path: str) -> Path | None:
+    """The file under `root` that `url_path` (relative to the mount) names, or None when the
+    request would leave `root`: a `..` part, an absolute path, a backslash, or a symlink out."""
+    path = unquote(url_path)
+    if "\0" in path or "\\" in path:
+        return None
+    rel = path[1:] if path.startswith("/") else path
+    if rel.startswith("/") or any(part == ".." for part in rel.split("/")):
+        return None
+    base = root.resolve()
+    target = (base / rel).resolve()
+    if target != base and not target.is_relative_to(base):
+        return None
+    if target.is_dir():
+        target = target / "index.html"
+    return target
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: GankitServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        self._answer(send_body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(send_body=False)
+
+    def _answer(self, send_body: bool) -> None:
+        url = self.path.split("?", 1)[0].split("#", 1)[0]  # not urlsplit: it reads //x/y as a host
+        for prefix, root in self.server.mounts:
+            if url == prefix.rstrip("/") and prefix != "/":  # /sampler -> /sampler/
+                self._redirect(prefix)
+                return
+            if url.startswith(prefix):
+                target = resolve_inside(root, url[len(prefix) - 1:])
+                if target is None:
+                    self._plain(HTTPStatus.FORBIDDEN, "outside the served folder", send_body)
+                elif not target.is_file():
+                    self._plain(HTTPStatus.NOT_FOUND, "not found", send_body)
+                else:
+                    self._file(target, send_body)
+                return
+        if self.server.home and url == "/":
+            self._redirect(self.server.home)
+            return
+        self._plain(HTTPStatus.NOT_FOUND, "not found", send_body)
+
+    def _file(self, path: Path, send_body: bool) -> None:
+        body = path.read_bytes()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", MIME.get(path.suffix.lower(), "application/octet-stream"))
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")  # a live run's files change
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def _plain(self, status: HTTPStatus, text: str, send_body: bool) -> None:
+        body = (text + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def _redirect(self, where: str) -> None:
+        self.send_response(HTTPStatus.FOUND)
+        self.send_header("Location", where)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet: one line per request is noise
+        pass
+
+
+class GankitServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, mounts: dict[str, Path], host: str, port: int, home: str | None = None):
+        # longest prefix first, so /sampler/ wins over /
+        self.mounts = sorted(((p if p.endswith("/") else p + "/", Path(f)) for p, f in mounts.items()), key=lambda m: -len(m[0]))
+        self.home = home
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> threading.Thread:
+        """Serve from a background thread (tests, benchmarks); stop with `shutdown()`."""
+        t = threading.Thread(target=self.serve_forever, name="gankit-serve", daemon=True)
+        t.start()
+        return t
+
+
+def make_server(mounts: dict[str, Path], host: str = "127.0.0.1", port: int = 0, home: str | None = None) -> GankitServer:
+    try:
+        return GankitServer(mounts, host, port, home)
+    except OSError as e:
+        raise GankitError(f"--port: cannot listen on {host}:{port} ({e.strerror or e})") from None
+
+
+def sampler_folder(target: Path, device: str = "cpu") -> Path:
+    """The web export to serve for `target`: itself when it is one; for a run folder, its `sampler/`
+    folder, exported (again) when missing or older than the run's newest checkpoint."""
+    from .checkpoint import list_checkpoints
+    from .export import export
+    from .generator import is_export
+
+    if is_export(target):
+        if not (target / "index.html").is_file() or not (target / "generator.onnx").is_file():
+            raise GankitError(f"{target}: an export without the sampler page; make one with "
+                              f"`gankit export RUN --format web --out DIR`")
+        return target
+    ckpts = list_checkpoints(target / "checkpoints")
+    if not ckpts:
+        raise GankitError(f"{target}: neither an export folder (no generator.json) nor a run folder with checkpoints")
+    out = target / "sampler"
+    meta = out / "generator.json"
+    if not meta.is_file() or not (out / "index.html").is_file() or meta.stat().st_mtime < ckpts[0].stat().st_mtime:
+        export(target, "web", out, device)
+    return out
+
+
+def serve_command(a: object) -> None:
+    target = Path(a.dir)  # type: ignore[attr-defined]
+    if not target.is_dir():
+        raise GankitError(f"{target}: no such folder (give an export folder or a run folder)")
+    folder = sampler_folder(target)
+    if folder == target:
+        server = make_server({"/": folder}, a.host, a.port)  # type: ignore[attr-defined]
+        where = server.url
+    else:
+        server = make_server({"/sampler/": folder}, a.host, a.port, home="/sampler/")  # type: ignore[attr-defined]
+        where = server.url + "sampler/"
+    print(f"serving {folder} at {where} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -1,0 +1,134 @@
+// gan.js: gankit's small sampling library for the browser, on onnxruntime-web (wasm, one thread).
+//
+//   import * as gan from "./gan.js";
+//   const model = await gan.load(".");                  // reads generator.json and generator.onnx
+//   const z = gan.latents(16, model.zDim, 7, 0.8);       // seed 7, truncation 0.8
+//   const y = gan.oneHot([3], model.numClasses, 16);     // class 3 (conditional models only)
+//   const out = await model.sample(z, y);                // {data: Float32Array, dims: [16, C, H, W]}
+//   ctx.putImageData(gan.toImageData(out, 0), 0, 0);     // the first image
+//
+// Latents are N(0, 1) draws from a seeded generator of this file's own (mulberry32 and Box-Muller):
+// the same seed gives the same latents in every browser, but not the same as gankit's Python seeds.
+// Images come out in [-1, 1], NCHW; 2D generators give points [B, 2].
+import * as ort from "./ort.wasm.bundle.min.mjs";
+
+ort.env.wasm.numThreads = 1; // one thread: no cross-origin isolation needed
+// the bundle holds the wasm glue; the binary sits beside this file
+ort.env.wasm.wasmPaths = { wasm: new URL("./ort-wasm-simd-threaded.wasm", import.meta.url).href };
+
+/** Load an export folder (a URL ending in the folder, e.g. "." or "models/digits/"). */
+export async function load(url = ".") {
+  const base = url.endsWith("/") ? url : url + "/";
+  const res = await fetch(base + "generator.json");
+  if (!res.ok) throw new Error(`gan.js: ${base}generator.json: HTTP ${res.status}`);
+  const meta = await res.json();
+  if (meta.format !== "gankit-generator" || !meta.onnx) {
+    throw new Error(`gan.js: ${base}generator.json is not a gankit export with an ONNX graph`);
+  }
+  const session = await ort.InferenceSession.create(base + meta.onnx.file, { executionProviders: ["wasm"] });
+  return new Model(meta, session);
+}
+
+export class Model {
+  constructor(meta, session) {
+    this.meta = meta;
+    this.session = session;
+    this.zDim = meta.z_dim;
+    this.numClasses = meta.num_classes;
+    this.classNames = meta.class_names || [];
+    this.kind = meta.kind; // "image" or "points"
+    this.shape = meta.output.shape; // [C, H, W] or [2]
+  }
+
+  /** Run the generator: z Float32Array [B * zDim]; y Float32Array [B * numClasses] (class weights) or null. */
+  async sample(z, y = null) {
+    const batch = z.length / this.zDim;
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`gan.js: z has ${z.length} values, not a multiple of ${this.zDim}`);
+    const feeds = { z: new ort.Tensor("float32", z, [batch, this.zDim]) };
+    if (this.numClasses) {
+      if (!y || y.length !== batch * this.numClasses) throw new Error(`gan.js: y must hold ${batch} x ${this.numClasses} class weights`);
+      feeds.y = new ort.Tensor("float32", y, [batch, this.numClasses]);
+    }
+    const out = await this.session.run(feeds);
+    const t = out[this.meta.onnx.output.name];
+    return { data: t.data, dims: t.dims };
+  }
+}
+
+/** A seeded stream of uniform numbers in (0, 1): mulberry32. */
+export function uniform(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+}
+
+/** n standard normal draws from `seed` (Box-Muller). */
+export function randn(n, seed) {
+  const u = uniform(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(u()));
+    const th = 2 * Math.PI * u();
+    out[i] = r * Math.cos(th);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(th);
+  }
+  return out;
+}
+
+/** `batch` latents of `zDim` from `seed`, scaled by `truncation` (psi < 1: less variety, cleaner samples). */
+export function latents(batch, zDim, seed, truncation = 1) {
+  const z = randn(batch * zDim, seed);
+  for (let i = 0; i < z.length; i++) z[i] *= truncation;
+  return z;
+}
+
+/** Class weights [batch * k]: `labels` (one per row, or one for all) as one-hot rows. */
+export function oneHot(labels, k, batch = labels.length) {
+  const y = new Float32Array(batch * k);
+  for (let i = 0; i < batch; i++) y[i * k + labels[i % labels.length]] = 1;
+  return y;
+}
+
+/** Class weights [batch * k] blending class a into class b: (1 - t) * a + t * b on every row. */
+export function blend(a, b, t, k, batch) {
+  const y = new Float32Array(batch * k);
+  for (let i = 0; i < batch; i++) {
+    y[i * k + a] += 1 - t;
+    y[i * k + b] += t;
+  }
+  return y;
+}
+
+/** Spherical interpolation between latent vectors a and b (Float32Array), t in [0, 1]. */
+export function slerp(a, b, t) {
+  let na = 0, nb = 0, dot = 0;
+  for (let i = 0; i < a.length; i++) { na += a[i] * a[i]; nb += b[i] * b[i]; dot += a[i] * b[i]; }
+  na = Math.sqrt(na); nb = Math.sqrt(nb);
+  const omega = Math.acos(Math.min(1, Math.max(-1, dot / (na * nb))));
+  const so = Math.sin(omega);
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) {
+    out[i] = so < 1e-6 ? (1 - t) * a[i] + t * b[i] : (Math.sin((1 - t) * omega) / so) * a[i] + (Math.sin(t * omega) / so) * b[i];
+  }
+  return out;
+}
+
+/** Image `index` of a sample() result as ImageData (values in [-1, 1] to 0..255, as gankit's Python does). */
+export function toImageData(out, index) {
+  const [, c, h, w] = out.dims;
+  const img = new ImageData(w, h);
+  const plane = h * w, base = index * c * plane;
+  for (let p = 0; p < plane; p++) {
+    for (let ch = 0; ch < 3; ch++) {
+      const v = out.data[base + (c === 1 ? 0 : ch) * plane + p];
+      img.data[p * 4 + ch] = Math.round((Math.min(1, Math.max(-1, v)) + 1) * 127.5);
+    }
+    img.data[p * 4 + 3] = 255;
+  }
+  return img;
+}
