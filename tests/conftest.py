@@ -1,10 +1,24 @@
 from pathlib import Path
 
+import os
+
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+# onnxruntime-web as `make web` installed it (found before each test gets a cache of its own)
+ORT_WEB = Path(os.environ.get("GANKIT_ORT_WEB") or Path(os.environ.get("GANKIT_CACHE", Path.home() / ".cache" / "gankit"))
+               / "onnxruntime-web-1.30.0" / "node_modules" / "onnxruntime-web" / "dist")
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots of browser tests (ignored by git)
+
+
+def need(what: str, ok: bool) -> None:
+    """Skip when an optional tool is missing on a developer machine; in CI (CI=true) fail instead."""
+    if not ok:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{what} is missing; .ci/run installs it")
+        pytest.skip(f"{what} is missing (make install / make web / apt-get install chromium)")
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
 def read_export(folder: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """The generator network (eval mode, no gradients) and its description, checked: the weights
     file's sha256 must match the description, and every tensor must be there with its shape."""
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from .models import ARCHS, Spec
@@ -69,7 +69,7 @@ def read_export(folder: str | Path, device: str | torch.device = "cpu") -> tuple
         raise CheckpointError(f"{weights}: its sha256 does not match {META} (the file was changed, truncated or replaced)")
     try:
         state = load_file(weights)
-    except (SafetensorsError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: not a readable safetensors file ({str(e)[:160]})") from None
     try:
         spec = Spec(**{**meta["spec"], "shape": tuple(meta["spec"]["shape"])})
