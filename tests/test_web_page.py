@@ -1,0 +1,128 @@
+"""The sampler page in headless Chromium: it samples in the browser, and its pixels for a latent equal
+Python onnxruntime's output for the same latent. Needs Debian's chromium, Playwright's Python package
+and onnxruntime-web (`make web`); in CI all three are installed and this test must run."""
+import shutil
+
+import numpy as np
+import pytest
+
+from gankit.config import make_config
+from gankit.export import export
+from gankit.serve import make_server
+from gankit.train import train
+
+from .conftest import ARTIFACTS, ORT_WEB, need, tiny_overrides
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    need("chromium", shutil.which("chromium") is not None)
+    need(f"onnxruntime-web at {ORT_WEB}", ORT_WEB.is_dir())
+    try:
+        import playwright.sync_api  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        need(f"the Python package {e.name}", False)
+    root = tmp_path_factory.mktemp("web")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANKIT_CACHE", str(root / "cache"))
+        mp.setenv("GANKIT_ORT_WEB", str(ORT_WEB))
+        out = {}
+        for name, extra in {"digits": {"model.conditional": True},
+                            "ring": {"data.source": "ring8", "model.arch": "mlp", "model.width": 16, "model.z_dim": 4}}.items():
+            opts = [o for o in tiny_overrides(**{"train.steps": 3, "train.checkpoint_every": 3, **extra}) if "resolution" not in o or name == "digits"]
+            train(make_config({}, opts), root / name)
+            out[name] = export(root / name, "web", root / f"{name}-web")
+    return out
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+def _open(ctx, folder):
+    server = make_server({"/": folder})
+    server.start()
+    page = ctx.new_page()
+    seen = {"console": [], "requests": []}
+    page.on("console", lambda m: seen["console"].append((m.type, m.text)))
+    page.on("pageerror", lambda e: seen["console"].append(("pageerror", str(e))))
+    page.on("request", lambda r: seen["requests"].append(r.url))
+    page.goto(server.url)
+    page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)", timeout=60_000)
+    return server, page, seen
+
+
+def _python_ort(folder, z, y):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(folder / "generator.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {"z": z} if y is None else {"z": z, "y": y}
+    return sess.run(None, feeds)[0]
+
+
+def test_sampler_page_pixels_equal_python_onnxruntime(exports, browser):
+    folder = exports["digits"]
+    server, page, seen = _open(browser, folder)
+    try:
+        assert page.evaluate("document.body.dataset.state") == "ready", page.evaluate("window.gankit.errors")
+        renders = page.evaluate("window.gankit.renders")
+        page.locator("#truncation").fill("0.5")  # moves the slider: a new batch, latents scaled by 0.5
+        page.wait_for_function(f"window.gankit.renders > {renders}")
+        last = page.evaluate("window.gankit.last")
+        assert last["truncation"] == 0.5 and last["dims"] == [16, 1, 16, 16]
+        z = np.array(last["z"], np.float32).reshape(16, -1)
+        y = np.array(last["y"], np.float32).reshape(16, 10)
+        assert np.array_equal(y.argmax(1), np.arange(16) % 10) and y.sum() == 16  # classes in turn, one-hot
+        ref = _python_ort(folder, z, y)
+        got = np.array(last["images"], np.float32).reshape(ref.shape)
+        assert np.abs(got - ref).max() < 1e-4  # wasm against the CPU provider; measured about 1e-6
+        # the pixels on the canvas: the centre of each of the first sample's 16x16 pixels, drawn 96 px wide
+        centres = page.evaluate("""() => {
+            const ctx = document.getElementById('grid').getContext('2d'), out = [];
+            for (let i = 0; i < 16; i++) for (let j = 0; j < 16; j++) out.push(ctx.getImageData(1 + (j + 0.5) * 6, 1 + (i + 0.5) * 6, 1, 1).data[0]);
+            return out; }""")
+        expect = np.round((np.clip(ref[0, 0], -1, 1) + 1) * 127.5)
+        assert np.abs(np.array(centres).reshape(16, 16) - expect).max() <= 1
+        assert len(np.unique(centres)) > 10  # an image, not a flat canvas
+        # a class picked: every row one-hot on it
+        page.select_option("#class-a", "3")
+        page.wait_for_function(f"window.gankit.renders > {renders + 1}")
+        y3 = np.array(page.evaluate("window.gankit.last.y"), np.float32).reshape(16, 10)
+        assert (y3.argmax(1) == 3).all()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "sampler.png"), full_page=True)
+        assert (ARTIFACTS / "sampler.png").stat().st_size > 10_000
+        errors = [m for m in seen["console"] if m[0] in ("error", "pageerror")]
+        assert not errors, errors
+        assert all(u.startswith(server.url) or u.startswith("data:") for u in seen["requests"]), seen["requests"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sampler_page_draws_2d_points(exports, browser):
+    server, page, seen = _open(browser, exports["ring"])
+    try:
+        assert page.evaluate("document.body.dataset.state") == "ready", page.evaluate("window.gankit.errors")
+        last = page.evaluate("window.gankit.last")
+        assert last["dims"] == [1000, 2]
+        ref = _python_ort(exports["ring"], np.array(last["z"], np.float32).reshape(1000, -1), None)
+        assert np.abs(np.array(last["images"], np.float32).reshape(ref.shape) - ref).max() < 1e-4
+        assert page.is_hidden("#image-tools")
+        assert not [m for m in seen["console"] if m[0] in ("error", "pageerror")]
+        page.screenshot(path=str(ARTIFACTS / "sampler-2d.png"), full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
