@@ -256,3 +256,18 @@ def test_serve_command_defaults_to_loopback_and_exports_a_run_on_the_fly(runs, t
     assert sampler_folder(run) == folder and (folder / "generator.json").stat().st_mtime_ns == stamp  # up to date: kept
     with pytest.raises(GankitError, match="without the sampler page"):
         sampler_folder(export(runs / "vae", "safetensors", tmp_path / "plain"))
+
+
+def test_readme_python_lines_run_on_an_export(runs, tmp_path, monkeypatch):
+    import re
+
+    from .conftest import ROOT
+
+    block = re.search(r"```python\nimport gankit\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(0)
+    code = block.split("\n", 1)[1].rsplit("```", 1)[0]
+    export(runs / "dcgan_cond_sn", "safetensors", tmp_path / "export" / "demo")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    from PIL import Image
+
+    assert Image.open(tmp_path / "threes.png").size[0] >= 64

@@ -165,6 +165,16 @@ class Generator:
             raise GankitError(f"n: must be >= 1, got {n}")
         return self._finish(self.generate(self.latents(n, seed, truncation), self._labels(n, label)))
 
+    def grid(self, n: int = 16, seed: int = 0, label: int | str | None = None, truncation: float = 1.0, nrow: int | None = None):
+        """`sample(...)` tiled into one picture (a PIL image; save it with `.save("grid.png")`)."""
+        from .viz import grid_image
+
+        if self.kind != "image":
+            raise GankitError("grid: a 2D generator gives points; use sample()")
+        if n < 1:
+            raise GankitError(f"n: must be >= 1, got {n}")
+        return grid_image(self.generate(self.latents(n, seed, truncation), self._labels(n, label)), nrow=nrow)
+
     def interpolate(self, steps: int = 8, seed: int = 0, label: int | str | None = None, truncation: float = 1.0) -> np.ndarray:
         """`steps` samples along the great circle (slerp) from one seeded latent to another."""
         from .sampling import slerp
