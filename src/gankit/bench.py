@@ -25,7 +25,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from . import console
 from .config import load_config
+from .console import Progress
 from .data import Dataset
 
 
@@ -225,6 +227,8 @@ def run_bench(device_name: str = "cpu", shapes: tuple[str, ...] = SHAPES[:3], ba
              "| step | shape | ms/step | images/s | GFLOP/step | GFLOP/s | of its precision's peak |", "|---|---|---|---|---|---|---|"]
     say("\n".join(lines))
     ratios = []
+    with console.quiet(quiet):
+        bar = Progress(len(shapes), "bench: shapes measured", "shape", every_s=60)
     for shape in shapes:
         res, _, nc = (int(v) for v in shape.split("x"))
         ds = random_images(max(1024, 4 * batch), nc, res)
@@ -255,6 +259,8 @@ def run_bench(device_name: str = "cpu", shapes: tuple[str, ...] = SHAPES[:3], ba
             lines.append(line)
             say(line)
         ratios.append((shape, [(r.what, ms_plain / r.ms) for r in rows[1:]]))
+        bar.update()
+    bar.close()
     tail = ["", "Speed-up over (a) (images/s ratio):", ""]
     for shape, rs in ratios:
         tail.append(f"- {shape}: " + "; ".join(f"{k}: {v:.2f}x" for k, v in rs))

@@ -72,7 +72,7 @@ def train_for_budget(configs: list[str], minutes: float, out: Path, overrides: l
     for name, cfg in cfgs:
         run = out / "runs" / name
         print(f"training {name} for {minutes:g} min -> {run}", flush=True)
-        train(cfg, run, resume="auto" if run.exists() else None, quiet=True)
+        train(cfg, run, resume="auto" if run.exists() else None)  # its own progress bar (or lines) show
         runs.append(run)
     return runs
 

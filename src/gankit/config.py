@@ -162,6 +162,9 @@ class TrainConfig:
     """Rollbacks allowed before the run stops."""
     max_nonfinite: int = 5
     """Non-finite steps in a row before rolling back (or stopping)."""
+    snapshot_every: int = 0
+    """2D runs: steps between the small snapshots of the live view (D's field, G's gradients) in
+    snapshots.jsonl; 0: with every grid (train.sample_every). Image runs write none."""
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every"):
@@ -180,6 +183,7 @@ class TrainConfig:
         _check(0 <= self.threads <= 1024, "train.threads", f"must be 0..1024, got {self.threads}")
         _check(self.max_rollbacks >= 0, "train.max_rollbacks", f"must be >= 0, got {self.max_rollbacks}")
         _check(self.max_nonfinite >= 1, "train.max_nonfinite", f"must be >= 1, got {self.max_nonfinite}")
+        _check(self.snapshot_every >= 0, "train.snapshot_every", f"must be >= 0, got {self.snapshot_every}")
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,14 @@ class VAEConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    report: bool = True
+    """Write report.html into the run folder at every checkpoint and at the end."""
+    tensorboard: bool = False
+    """Also write TensorBoard scalars and grids to tensorboard/ (pip install "gankit[tensorboard]")."""
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     """What to train on."""
@@ -253,6 +265,8 @@ class Config:
     """Differentiable augmentation of D's inputs."""
     vae: VAEConfig = field(default_factory=VAEConfig)
     """The VAE's likelihood and KL weight (used when model.family=vae)."""
+    log: LogConfig = field(default_factory=LogConfig)
+    """What the run writes for people to look at besides metrics.jsonl and grids."""
 
     def __post_init__(self) -> None:
         if self.model.family == "vae":

@@ -3,6 +3,7 @@
 every rank takes the same decisions from the same (broadcast) records."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,15 @@ import torch
 from .augment import Augmenter
 from .checkpoint import checkpoint_path, latest_valid, list_checkpoints, load_checkpoint, save_checkpoint
 from .config import dump_yaml, make_config
-from .console import say
+from .console import say, warn
 from .data import Dataset
 from .dist import World
 from .errors import ConfigError, GankitError
 from .health import DiversityProbe, HealthMonitor, write_finding
 from .jsonl import append_jsonl, truncate_jsonl
+from .losses import LOSSES
 from .run import Parts, peak_rss_mb, recalibrated_ema, restore, state_of
-from .sampling import generate
+from .sampling import balanced_labels, generate
 from .viz import save_grid, save_scatter
 
 
@@ -37,6 +39,43 @@ class Duties:
         self.probe = DiversityProbe(ds, p.spec.z_dim, p.spec.num_classes)
         self.monitor = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, len(ds), bool(cfg.augment.policy), cfg.train.steps)
         self.first_log = True
+        # for people to look at: snapshots of a 2D game, TensorBoard, the report (rank 0 writes them)
+        self.snapshots = None
+        self.snapshot_every = cfg.train.snapshot_every or cfg.train.sample_every
+        if ds.kind == "points" and cfg.model.family == "gan" and world.main:
+            from .snapshots import Snapshots
+
+            self.snapshots = Snapshots(ds, p.spec.z_dim, p.spec.num_classes, cfg.loss.name, LOSSES.get(cfg.loss.name), cfg.model.pac,
+                                       self.fixed_seed)
+        self.board = None
+        if cfg.log.tensorboard and world.main:
+            from .tboard import Board
+
+            self.board = Board(out)
+        if world.main:
+            self._describe_run()
+
+    def _describe_run(self) -> None:
+        """run.json (what the report shows of the data and networks) and samples/real.png."""
+        p, ds = self.p, self.ds
+        from . import __version__
+
+        info = {"name": self.out.name, "data": self.meta, "family": p.cfg.model.family, "arch": p.cfg.model.arch,
+                "params_g": sum(x.numel() for x in p.G.parameters()), "params_d": sum(x.numel() for x in p.D.parameters()),
+                "steps": p.cfg.train.steps, "world_size": self.world.size, "device": str(p.device), "gankit": __version__}
+        (self.out / "run.json").write_text(json.dumps(info, indent=1))
+        real = self.sample_dir / "real.png"
+        if ds.kind == "image" and not real.exists():
+            ncls = p.spec.num_classes
+            n = min(100 if ncls == 10 else 64, len(ds))
+            order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
+            if ncls and ds.labels is not None:  # the generated grid's layout: classes in turn
+                pools = [order[ds.labels[order] == k].tolist() for k in range(ncls)]
+                want = balanced_labels(n, ncls).tolist()
+                idx = [pools[k].pop() if pools[k] else int(order[i]) for i, k in enumerate(want)]
+            else:
+                idx = order[:n].tolist()
+            save_grid(ds.to_float(torch.tensor(idx)), real, nrow=10 if ncls == 10 else None)
 
     def metrics_line(self, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
         """Build, share and write one line of metrics.jsonl (statistics of the global batch)."""
@@ -48,18 +87,46 @@ class Duties:
         rec = self.world.broadcast_object(rec)  # rank 0's record: every rank's health decisions read the same
         if self.world.main:
             append_jsonl(self.metrics_path, rec)
+            if self.board is not None:
+                self.board.scalars(rec)
         return rec
 
     def grid(self) -> None:
         if self.world.main:
-            save_samples(self.p, self.ds, self.sample_dir, self.fixed_seed)
+            path = save_samples(self.p, self.ds, self.sample_dir, self.fixed_seed)
+            if self.p.cfg.model.family == "vae":
+                save_reconstructions(self.p, self.ds, self.sample_dir)
+            if self.board is not None:
+                self.board.image("samples", path, self.p.step)
+
+    def snapshot(self) -> None:
+        """2D runs: one line of snapshots.jsonl for the live view (rank 0)."""
+        if self.snapshots is not None:
+            p = self.p
+            append_jsonl(self.out / "snapshots.jsonl", self.snapshots(p.G, p.D, p.device, p.step))
 
     def evaluate(self) -> None:
         p = self.p
         rec = self.world.broadcast_object(({"step": p.step, "images": p.images} | self.evaluator(p)) if self.world.main else None)
         if self.world.main:
             append_jsonl(self.metrics_path, rec)
+            if self.board is not None:
+                self.board.scalars(rec)
         self.check_health(rec)
+
+    def report(self) -> None:
+        """report.html (rank 0; log.report): a failure is a warning, never the end of training."""
+        if self.world.main and self.p.cfg.log.report:
+            from .report import write_report
+
+            try:
+                write_report(self.out)
+            except Exception as e:  # noqa: BLE001
+                warn(f"report.html not written: {type(e).__name__}: {e}")
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
 
     def save(self) -> Path:
         """A checkpoint: rank 0 writes, the others wait until the file is whole."""
@@ -69,6 +136,7 @@ class Duties:
         keep = p.cfg.train.keep_checkpoints
         path = save_checkpoint(state, self.ckpt_dir, p.step, keep) if self.world.main else checkpoint_path(self.ckpt_dir, p.step)
         self.world.barrier()
+        self.report()
         return path
 
     def _record(self, f) -> None:
@@ -118,6 +186,24 @@ def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
     return path
 
 
+def save_reconstructions(p: Parts, ds: Dataset, folder: Path) -> Path:
+    """A VAE's reconstructions of 8 fixed real images (rows: real, then reconstructed), encoder in eval mode."""
+    from .vae import reconstruct
+
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:8]
+    x = ds.to_float(idx).to(p.device)
+    was = p.D.training
+    p.D.eval()
+    try:
+        with torch.no_grad():
+            r = reconstruct(p.D, recalibrated_ema(p), x).cpu()
+    finally:
+        p.D.train(was)
+    path = folder / f"recon_{p.step:06d}.png"
+    save_grid(torch.cat([x.cpu().float(), r]), path, nrow=8)
+    return path
+
+
 def metrics_record(p: Parts, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
     """One line of metrics.jsonl: the interval's mean statistics (of the global batch) and the run's counters."""
     rec: dict[str, Any] = {"step": p.step, "images": p.images}
@@ -164,6 +250,7 @@ def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, reason: str,
     change = " ".join(f"{k}={v}" for k, v in remedy.items())
     if p.world.main:
         truncate_jsonl(metrics_path, p.step)
+        truncate_jsonl(metrics_path.parent / "snapshots.jsonl", p.step)
         append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": change,
                                     "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
     say(f"rolled back to {found[0]} (step {p.step}) after {reason}; now {change}")

@@ -4,6 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .console import Progress
+
+PROGRESS_FROM = 5000  # samples: fewer take a moment, more get a progress bar
+
 
 def latents(n: int, z_dim: int, gen: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
     """Standard normal latents, scaled by psi = `truncation` (< 1 trades variety for quality)."""
@@ -54,9 +58,14 @@ def generate(G: nn.Module, n: int, z_dim: int, num_classes: int, device: torch.d
     was = G.training
     G.eval()
     out = []
+    bar = Progress(n, "generating", "img") if n >= PROGRESS_FROM else None
     for i in range(0, n, batch):
         yb = y[i:i + batch].to(device) if y is not None else None
         out.append(G(z[i:i + batch].to(device), yb).float().cpu())
+        if bar is not None:
+            bar.update(len(out[-1]))
+    if bar is not None:
+        bar.close()
     G.train(was)
     return torch.cat(out), y
 

@@ -1,6 +1,7 @@
-"""`gankit serve`: one small HTTP server (the standard library's) for gankit's pages.
+"""`gankit serve`: one small HTTP server (the standard library's) for gankit's pages: the sampler
+page of an export, and the live report of a run (with the run's sampler page under /sampler/).
 
-It serves folders mounted at URL prefixes, read-only, with the MIME types browsers insist on
+It serves generated pages (routes) and folders mounted at URL prefixes, read-only, with the MIME types browsers insist on
 (`.wasm`, `.mjs`); pages cannot fetch wasm from `file://`. A request that would leave its folder
 (`..`, an absolute path, a symlink pointing out) is refused with 403; folders are not listed.
 It binds 127.0.0.1 unless told otherwise.
@@ -8,6 +9,7 @@ It binds 127.0.0.1 unless told otherwise.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +56,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, send_body: bool) -> None:
         url = self.path.split("?", 1)[0].split("#", 1)[0]  # not urlsplit: it reads //x/y as a host
+        if (route := self.server.routes.get(url)) is not None:
+            try:
+                body, mime = route()
+            except Exception as e:  # noqa: BLE001 - a page that cannot be made is a 500 with the reason, not a dead server
+                self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(e).__name__}: {e}", send_body)
+                return
+            self._bytes(body, mime, send_body)
+            return
         for prefix, root in self.server.mounts:
             if url == prefix.rstrip("/") and prefix != "/":  # /sampler -> /sampler/
                 self._redirect(prefix)
@@ -73,9 +83,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._plain(HTTPStatus.NOT_FOUND, "not found", send_body)
 
     def _file(self, path: Path, send_body: bool) -> None:
-        body = path.read_bytes()
+        self._bytes(path.read_bytes(), MIME.get(path.suffix.lower(), "application/octet-stream"), send_body)
+
+    def _bytes(self, body: bytes, mime: str, send_body: bool) -> None:
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", MIME.get(path.suffix.lower(), "application/octet-stream"))
+        self.send_header("Content-Type", mime)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")  # a live run's files change
         self.end_headers()
@@ -104,10 +116,12 @@ class _Handler(BaseHTTPRequestHandler):
 class GankitServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, mounts: dict[str, Path], host: str, port: int, home: str | None = None):
+    def __init__(self, mounts: dict[str, Path], host: str, port: int, home: str | None = None,
+                 routes: dict[str, Callable[[], tuple[bytes, str]]] | None = None):
         # longest prefix first, so /sampler/ wins over /
         self.mounts = sorted(((p if p.endswith("/") else p + "/", Path(f)) for p, f in mounts.items()), key=lambda m: -len(m[0]))
         self.home = home
+        self.routes = dict(routes or {})  # exact paths answered by a function: (body, MIME type)
         super().__init__((host, port), _Handler)
 
     @property
@@ -122,9 +136,10 @@ class GankitServer(ThreadingHTTPServer):
         return t
 
 
-def make_server(mounts: dict[str, Path], host: str = "127.0.0.1", port: int = 0, home: str | None = None) -> GankitServer:
+def make_server(mounts: dict[str, Path], host: str = "127.0.0.1", port: int = 0, home: str | None = None,
+                routes: dict[str, Callable[[], tuple[bytes, str]]] | None = None) -> GankitServer:
     try:
-        return GankitServer(mounts, host, port, home)
+        return GankitServer(mounts, host, port, home, routes)
     except OSError as e:
         raise GankitError(f"--port: cannot listen on {host}:{port} ({e.strerror or e})") from None
 
@@ -151,18 +166,61 @@ def sampler_folder(target: Path, device: str = "cpu") -> Path:
     return out
 
 
+def live_routes(run: Path) -> dict[str, Callable[[], tuple[bytes, str]]]:
+    """The live report of run folder `run`: `/` (rebuilt when the run's files change) and `/live.json`
+    (the stamp the page polls to know when to reload)."""
+    import json
+
+    from .report import build_report, live_stamp
+
+    cache: dict[str, object] = {"stamp": None, "body": b""}
+    lock = threading.Lock()
+
+    def report() -> tuple[bytes, str]:
+        with lock:
+            stamp = live_stamp(run)
+            if stamp != cache["stamp"]:
+                cache["body"], cache["stamp"] = build_report(run, live=True).encode(), stamp
+            return cache["body"], MIME[".html"]  # type: ignore[return-value]
+
+    def stamp() -> tuple[bytes, str]:
+        return json.dumps({"stamp": live_stamp(run)}).encode(), MIME[".json"]
+
+    return {"/": report, "/report.html": report, "/live.json": stamp}
+
+
+def run_server(run: Path, host: str = "127.0.0.1", port: int = 0) -> tuple[GankitServer, str | None]:
+    """The server of a run folder: the live report at /, the sampler page at /sampler/ when the run
+    has a checkpoint and onnxruntime-web is installed (else a note why not)."""
+    from .checkpoint import list_checkpoints
+
+    mounts, note = {}, None
+    if list_checkpoints(run / "checkpoints"):
+        try:
+            mounts["/sampler/"] = sampler_folder(run)
+        except GankitError as e:
+            note = f"no sampler page: {e}"
+    return make_server(mounts, host, port, routes=live_routes(run)), note
+
+
 def serve_command(a: object) -> None:
+    from .console import warn
+    from .generator import is_export
+
     target = Path(a.dir)  # type: ignore[attr-defined]
     if not target.is_dir():
         raise GankitError(f"{target}: no such folder (give an export folder or a run folder)")
-    folder = sampler_folder(target)
-    if folder == target:
-        server = make_server({"/": folder}, a.host, a.port)  # type: ignore[attr-defined]
-        where = server.url
+    if is_export(target):
+        server = make_server({"/": sampler_folder(target)}, a.host, a.port)  # type: ignore[attr-defined]
+        print(f"serving the sampler page of {target} at {server.url} (Ctrl-C to stop)", flush=True)
     else:
-        server = make_server({"/sampler/": folder}, a.host, a.port, home="/sampler/")  # type: ignore[attr-defined]
-        where = server.url + "sampler/"
-    print(f"serving {folder} at {where} (Ctrl-C to stop)", flush=True)
+        if not (target / "config.yaml").is_file() and not (target / "checkpoints").is_dir():
+            raise GankitError(f"{target}: neither an export folder (no generator.json) nor a run folder (no config.yaml)")
+        server, note = run_server(target, a.host, a.port)  # type: ignore[attr-defined]
+        if note:
+            warn(note)
+        extra = f"; its sampler page at {server.url}sampler/" if any(p == "/sampler/" for p, _ in server.mounts) else ""
+        print(f"serving the live report of {target} at {server.url}{extra} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     finally:

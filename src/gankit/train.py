@@ -107,6 +107,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
             return p
         if world.main:
             truncate_jsonl(metrics_path, p.step)
+            truncate_jsonl(out / "snapshots.jsonl", p.step)
         say(f"resumed from {start_state[0]} at step {p.step}")
     for m in (p.G, p.D, p.G_ema):  # every rank starts from rank 0's weights and buffers
         world.broadcast_module(m)
@@ -199,6 +200,8 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
                     continue
             if p.step % t.sample_every == 0 or last:
                 duties.grid()
+            if duties.snapshots is not None and (p.step % duties.snapshot_every == 0 or last):
+                duties.snapshot()
             if duties.evaluator is not None and (p.step % cfg.eval.every == 0 or last):
                 duties.evaluate()
             if p.step % t.checkpoint_every == 0 or last:
@@ -213,6 +216,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
                 raise Interrupted(f"{name}: saved step {p.step} to {path}; continue with --resume auto --out {out}")
     finally:
         bar.close()
+        duties.close()
         for s, h in old.items():
             signal.signal(s, h)
     say(f"done: {p.step} steps in {p.wall:.0f} s; run folder {out}")

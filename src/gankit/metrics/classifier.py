@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..console import Progress
 from ..data import Dataset
 from ..errors import GankitError
 from ..paths import cache_dir
@@ -59,9 +60,11 @@ def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0, holdout: float
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * steps_per_epoch)
     max_shift = max(1, ds.shape[-1] // 14)
     model.train()
+    bar = Progress(epochs * steps_per_epoch, f"training the {ds.name} feature classifier (once; it is cached)", "step")
     for _ in range(epochs):
         order = tr[torch.randperm(len(tr), generator=g)]
         for i in range(steps_per_epoch):
+            bar.update()
             idx = order[i * 64:(i + 1) * 64]
             x = _shift(ds.to_float(idx), g, max_shift)
             loss = F.cross_entropy(model(x)[1], ds.labels[idx])
@@ -69,6 +72,7 @@ def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0, holdout: float
             loss.backward()
             opt.step()
             sched.step()
+    bar.close()
     model.eval()
     with torch.no_grad():
         acc = float((model(ds.to_float(val))[1].argmax(1) == ds.labels[val]).float().mean())

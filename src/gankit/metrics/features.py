@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..console import Progress
 from ..data import Dataset
 from ..errors import GankitError
 from ..registry import Registry
@@ -89,7 +90,11 @@ def _inception(ds: Dataset | None, path: str | None = None, batch: int | None = 
 
     @torch.inference_mode()
     def run(x: torch.Tensor) -> np.ndarray:
-        out = [net(inception_input(x[i:i + batch])).double().numpy() for i in range(0, len(x), batch)]
+        out = []
+        with Progress(len(x), "Inception features", "img") as bar:  # about 12 images/s on a 2-core CPU
+            for i in range(0, len(x), batch):
+                out.append(net(inception_input(x[i:i + batch])).double().numpy())
+                bar.update(len(out[-1]))
         return np.concatenate(out)
 
     return FeatureNet("inception", digest, 2048, run)
