@@ -109,6 +109,17 @@ def _doctor(a: argparse.Namespace) -> int:
     return 0
 
 
+def _report(a: argparse.Namespace) -> int:
+    from .report import write_report
+
+    run = Path(a.run)
+    if not (run / "config.yaml").is_file() and not (run / "metrics.jsonl").is_file():
+        raise GankitError(f"{run}: not a run folder (no config.yaml or metrics.jsonl)")
+    check_output_file(run / "report.html", flag="the run folder")
+    print(f"wrote {write_report(run)}")
+    return 0
+
+
 def _bench(a: argparse.Namespace) -> int:
     from .bench import SHAPES, run_bench
 
@@ -166,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--device", default="cpu")
     x.set_defaults(fn=_export)
 
-    v = sub.add_parser("serve", help="serve the sampler page of an export folder (or of a run, exported on the fly)")
-    v.add_argument("dir", help="a web export folder, or a run folder")
+    v = sub.add_parser("serve", help="serve a run's live report (and its sampler page), or an export's sampler page")
+    v.add_argument("dir", help="a run folder (live report at /, sampler at /sampler/), or a web export folder")
     v.add_argument("--port", type=int, default=8000, help="0: any free port")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
     v.set_defaults(fn=_serve)
@@ -190,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("doctor", help="diagnose a finished or running run: findings, evidence, suggestions, verdict")
     h.add_argument("run", help="a run folder")
     h.set_defaults(fn=_doctor)
+
+    r = sub.add_parser("report", help="write RUN/report.html: curves, grids over time, health, evaluation (one offline file)")
+    r.add_argument("run", help="a run folder")
+    r.set_defaults(fn=_report)
 
     c = sub.add_parser("compare", help="evaluate several runs (GAN, VAE) identically, side by side")
     c.add_argument("runs", nargs="*", help="run folders, checkpoint files or export folders")

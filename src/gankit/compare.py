@@ -21,6 +21,7 @@ from .errors import GankitError
 from .metrics.evaluate import KID_NOTE, evaluate_samples, generate_for_eval, real_config, real_data_for
 from .paths import check_writable
 from .preflight import check_config
+from .report import compare_report
 from .run import LoadedGenerator, load_generator
 from .viz import PALETTE, grid_image
 
@@ -117,6 +118,7 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
     (out / "compare.md").write_text(_markdown(rows, ds.name, n, seed, feats))
     _figure(rows).save(out / "compare.png")
     (out / "compare.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "grid"} for r in rows], indent=1, default=str))
+    compare_report(out, rows, COLUMNS, ds.name, n, feats)
     return rows
 
 

@@ -127,16 +127,31 @@ class HealthMonitor:
         return new
 
     # --- helpers ---
-    def _series(self, key: str) -> list[tuple[int, float]]:
-        return [(h["step"], float(h[key])) for h in self.history if isinstance(h.get(key), (int, float)) and math.isfinite(h[key])]
+    def _series(self, key: str, last: int | None = None, first: int | None = None) -> list[tuple[int, float]]:
+        """(step, value) of the records holding a finite `key`; only the `last` (or `first`) few, read
+        from that end, so that each record costs the same however long the run (a 100,000-step run
+        logged every 10 steps is 10,000 records)."""
+        want = last if last is not None else first
+        # records lacking the key (eval lines, a key logged only now and then) are skipped, but the
+        # scan stops after a bounded number of records, so an absent key costs little too
+        span = 4 * want + 50
+        rows = self.history[-span:][::-1] if last is not None else self.history[:span]
+        out = []
+        for rec in rows:
+            v = rec.get(key)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                out.append((rec["step"], float(v)))
+                if len(out) == want:
+                    break
+        return out[::-1] if last is not None else out
 
     def _early(self, key: str) -> float | None:
-        vals = [v for _, v in self._series(key)[1:WARMUP + 2]]  # skip the very first interval
+        vals = [v for _, v in self._series(key, first=WARMUP + 2)[1:]]  # skip the very first interval
         return median(vals) if vals else None
 
     def _recent(self, key: str, n: int = PATIENCE) -> list[tuple[int, float]]:
-        s = self._series(key)
-        return s[-n:] if len(s) >= n and s[-1][0] == self.history[-1]["step"] else []
+        s = self._series(key, last=n)
+        return s if len(s) >= n and s[-1][0] == self.history[-1]["step"] else []
 
     def _finding(self, name: str, since: int, evidence: dict[str, Any], suggestion: dict[str, Any], severity: str = "error") -> Finding:
         return Finding(name, self.history[-1]["step"] if self.history else since, since, EXPLAIN[name], evidence, suggestion, severity)
@@ -168,7 +183,7 @@ class HealthMonitor:
     def _climbed_slowly(self, key: str, recent: list[tuple[int, float]]) -> bool:
         """A gradient norm below the absolute limit that grew less than JUMP-fold over the LOOKBACK
         intervals before `recent`: a new, stable level rather than a blow-up."""
-        s = self._series(key)
+        s = self._series(key, last=len(recent) + LOOKBACK)
         if max(abs(v) for _, v in recent) >= ABS_GRAD or len(s) < len(recent) + LOOKBACK:
             return False
         before = abs(s[-len(recent) - LOOKBACK][1])
@@ -194,7 +209,7 @@ class HealthMonitor:
             return self._finding("mode_collapse", div[0][0], {"diversity_vs_real": [round(v, 3) for _, v in div]},
                                  {"loss.r1": max(1.0, 2 * self.r1)})
         modes, total = self._recent("modes_visited"), self.history[-1].get("modes_total")
-        before = [v for _, v in self._series("modes_visited")[-2 * PATIENCE:-PATIENCE]]
+        before = [v for _, v in self._series("modes_visited", last=2 * PATIENCE)[:-PATIENCE]]
         growing = bool(modes and before and max(v for _, v in modes) > max(before))  # still spreading out: not yet judged
         if modes and total and not growing and all(v < COLLAPSE_MODES * total for _, v in modes):
             return self._finding("mode_collapse", modes[0][0], {"modes_visited": [int(v) for _, v in modes], "modes_total": total},

@@ -33,7 +33,7 @@ CURVES = [
     ("D's mean output on real and generated data", ["d_real", "d_fake"]),
     ("D accuracy (real > 0, generated < 0)", ["d_acc"]),
     ("Gradient norms", ["grad_norm_d", "grad_norm_g", "grad_norm_enc"]),
-    ("Augmentation: r_t and p", ["r_t", "augment_p"]),
+    ("D's overfitting signal r_t (and augmentation p)", ["r_t", "augment_p"]),
     ("Diversity of G's samples", ["diversity"]),
     ("Learning rate", ["lr_g"]),
     ("Images per second", ["images_per_s"]),
@@ -385,6 +385,9 @@ def build_report(run: Path, live: bool = False) -> str:
     config_text = (run / "config.yaml").read_text() if (run / "config.yaml").is_file() else ""
     if not config_text:
         notes.append("config.yaml: missing")
+    elif not info.get("steps"):
+        m = re.search(r"^train:\n(?:  .*\n)*?  steps: (\d+)", config_text, re.M)
+        info["steps"] = int(m.group(1)) if m else None
     from .runlock import is_held
 
     running = is_held(run)
@@ -554,4 +557,12 @@ def compare_report(out: Path, rows: list[dict[str, Any]], columns: list[tuple[st
     fig = out / "compare.png"
     if fig.is_file():
         body.append(f'<h2>Side by side</h2><img alt="comparison" src="{data_uri(fig.read_bytes(), "image/png")}" style="max-width:100%">')
+    grids = []
+    for r in rows:
+        if r.get("grid") is not None:
+            buf = io.BytesIO()
+            r["grid"].save(buf, "PNG")
+            grids.append(f'<figure><img alt="{esc(r["run"])}" src="{data_uri(buf.getvalue(), "image/png")}"><figcaption>{esc(r["run"])}</figcaption></figure>')
+    if grids:
+        body.append('<h2>Samples (the same seed for every run)</h2><div class="grids">' + "".join(grids) + "</div>")
     return write_atomic(out / "compare.html", page("gankit compare", "".join(body), []))
