@@ -41,7 +41,11 @@ def exports(tmp_path_factory):
 
 @pytest.fixture
 def browser(tmp_path):
-    from playwright.sync_api import sync_playwright
+    need("chromium", shutil.which("chromium") is not None)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("the Python package playwright", False)
 
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS)
@@ -126,3 +130,97 @@ def test_sampler_page_draws_2d_points(exports, browser):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _errors(seen):
+    return [m for m in seen if m[0] in ("error", "pageerror")]
+
+
+def test_report_renders_offline_and_its_grid_slider_works(browser, tmp_path):
+    from .test_report import synthetic_run
+
+    run = synthetic_run(tmp_path / "run", grids=6)
+    from gankit.report import write_report
+
+    path = write_report(run)
+    page = browser.new_page()
+    seen, requests = [], []
+    page.on("console", lambda m: seen.append((m.type, m.text)))
+    page.on("pageerror", lambda e: seen.append(("pageerror", str(e))))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    assert page.evaluate("Array.from(document.images).length") == 2
+    assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    assert page.evaluate("document.querySelectorAll('svg.chart').length") >= 9
+    before = page.get_attribute("#grid-img", "src")
+    page.locator("#grid-slider").fill("0")
+    assert page.text_content("#grid-step") == "step 100"
+    after = page.get_attribute("#grid-img", "src")
+    assert after != before and page.evaluate("document.getElementById('grid-img').naturalWidth") > 0
+    assert not _errors(seen), seen
+    assert all(u == path.as_uri() or u.startswith("data:") for u in requests), requests  # no network requests
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+
+
+def test_live_view_of_a_running_2d_run_follows_it(browser, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from gankit.serve import run_server
+
+    run = tmp_path / "ring"
+    args = ["data.source=ring8", "model.arch=mlp", "model.width=32", "model.z_dim=4", "train.steps=200000", "train.batch_size=64",
+            "train.log_every=50", "train.sample_every=200", "train.snapshot_every=100", "train.checkpoint_every=100000", "train.threads=1"]
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", *args, "--out", str(run)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "GANKIT_CACHE": str(tmp_path / "cache")})
+    server = None
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not ((run / "snapshots.jsonl").is_file() and (run / "snapshots.jsonl").read_text().count("\n") >= 1):
+            assert proc.poll() is None, "the training died"
+            time.sleep(0.3)
+        server, _ = run_server(run)
+        server.start()
+        page = browser.new_page()
+        seen, requests = [], []
+        page.on("console", lambda m: seen.append((m.type, m.text)))
+        page.on("pageerror", lambda e: seen.append(("pageerror", str(e))))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(server.url)
+
+        def shown_step():
+            try:
+                return int(page.evaluate("document.getElementById('field') ? document.getElementById('field').dataset.step || -1 : -1"))
+            except Exception:  # noqa: BLE001 - the page is reloading
+                return -1
+
+        deadline = time.time() + 60
+        while time.time() < deadline and shown_step() < 0:
+            time.sleep(0.3)
+        first = shown_step()
+        assert first >= 100
+        deadline = time.time() + 90
+        while time.time() < deadline and shown_step() <= first:  # the page reloads itself as snapshots arrive
+            time.sleep(0.5)
+        later = shown_step()
+        assert later > first, (first, later)
+        assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        # the heat map is drawn: the canvas holds more than one colour
+        colours = page.evaluate("""() => { const c = document.getElementById('field').getContext('2d');
+            const d = c.getImageData(0, 0, 520, 520).data, seen = new Set();
+            for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]); return seen.size; }""")
+        assert colours > 20
+        assert not _errors(seen), seen
+        assert all(u.startswith(server.url) or u.startswith("data:") for u in requests), requests
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "live-2d.png"), full_page=True)
+    finally:
+        proc.kill()
+        proc.wait()
+        if server is not None:
+            server.shutdown()
+            server.server_close()

@@ -66,16 +66,7 @@ class Duties:
         (self.out / "run.json").write_text(json.dumps(info, indent=1))
         real = self.sample_dir / "real.png"
         if ds.kind == "image" and not real.exists():
-            ncls = p.spec.num_classes
-            n = min(100 if ncls == 10 else 64, len(ds))
-            order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
-            if ncls and ds.labels is not None:  # the generated grid's layout: classes in turn
-                pools = [order[ds.labels[order] == k].tolist() for k in range(ncls)]
-                want = balanced_labels(n, ncls).tolist()
-                idx = [pools[k].pop() if pools[k] else int(order[i]) for i, k in enumerate(want)]
-            else:
-                idx = order[:n].tolist()
-            save_grid(ds.to_float(torch.tensor(idx)), real, nrow=10 if ncls == 10 else None)
+            save_real_grid(ds, p.spec.num_classes, real)
 
     def metrics_line(self, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
         """Build, share and write one line of metrics.jsonl (statistics of the global batch)."""
@@ -184,6 +175,18 @@ def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
         x, _ = generate(G_ema, n, p.spec.z_dim, ncls, p.device, seed=fixed_seed)
         save_grid(x, path, nrow=10 if ncls == 10 else None)
     return path
+
+
+def save_real_grid(ds: Dataset, num_classes: int, path: Path) -> None:
+    """Real images laid out as the generated grids are (classes in turn), for the report to show beside them."""
+    n = min(100 if num_classes == 10 else 64, len(ds))
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
+    if num_classes and ds.labels is not None:
+        pools = [order[ds.labels[order] == k].tolist() for k in range(num_classes)]
+        idx = [pools[k].pop() if pools[k] else int(order[i]) for i, k in enumerate(balanced_labels(n, num_classes).tolist())]
+    else:
+        idx = order[:n].tolist()
+    save_grid(ds.to_float(torch.tensor(idx)), path, nrow=10 if num_classes == 10 else None)
 
 
 def save_reconstructions(p: Parts, ds: Dataset, folder: Path) -> Path:

@@ -315,8 +315,8 @@ FIELD_SCRIPT = """
       ctx.fillRect(j * W / n, (n - 1 - i) * H / n, W / n + 1, H / n + 1);
     }
     const dot = (p, colour) => { ctx.fillStyle = colour; ctx.beginPath(); ctx.arc(px(p[0]), py(p[1]), 2.2, 0, 2 * Math.PI); ctx.fill(); };
-    sn.real.forEach((p) => dot(p, '#1a9850'));
     sn.fake.forEach((p) => dot(p, '#7b3294'));
+    sn.real.forEach((p) => dot(p, '#1a9850')); // on top: the targets stay visible under a crowd of generated points
     let glim = 1e-12; for (const g of sn.grad) glim = Math.max(glim, Math.hypot(g[0], g[1]));
     ctx.strokeStyle = 'rgba(0,0,0,0.6)'; ctx.lineWidth = 1;
     sn.grad.forEach((g, i) => {
@@ -478,13 +478,13 @@ def build_report(run: Path, live: bool = False) -> str:
             idx = sorted({round(i * (len(snaps) - 1) / (MAX_SNAPSHOTS - 1)) for i in range(MAX_SNAPSHOTS)})
             snaps = [snaps[i] for i in idx]
         k = len(snaps) - 1
-        body.append("<h2>Inside the game (2D)</h2>"
+        body.append('<section id="game"><h2>Inside the game (2D)</h2>'
                     '<p class="muted legend"><span style="color:#1a9850">&#9679; real</span><span style="color:#7b3294">&#9679; generated</span>'
                     "<span>background: D's output (green: judged real, purple: judged generated)</span><span>arrows: where G's gradient moves "
                     "generated points</span></p>"
                     f'<p><input type="range" id="snap-slider" min="0" max="{k}" value="{k}"> <span id="snap-step"></span> ({len(snaps)} snapshots)</p>'
                     '<canvas id="field" width="520" height="520"></canvas>'
-                    f'<script type="application/json" id="snapshot-data">{json.dumps(snaps)}</script>')
+                    f'<script type="application/json" id="snapshot-data">{json.dumps(snaps)}</script></section>')
         scripts.append(FIELD_SCRIPT)
 
     # evaluation
