@@ -32,6 +32,21 @@ def test_compare_writes_one_row_per_run(two_runs, tmp_path, shared_cache):
     from PIL import Image
 
     assert Image.open(tmp_path / "compare.png").width > 100
+    from .test_report import Parsed
+
+    page = (tmp_path / "compare.html").read_text()
+    doc = Parsed(page)  # the comparison report: the table, the figure and each run's grid, inline
+    assert doc.count("img") == 3 and "<td>gan</td>" in page and "<td>vae</td>" in page
+
+
+def test_compare_accepts_an_export_folder(two_runs, tmp_path, shared_cache):
+    from gankit.export import export
+
+    exp = export(two_runs / "gan", "safetensors", tmp_path / "exp")
+    rows = compare_runs([two_runs / "gan", exp], tmp_path / "out", n=60)
+    assert [r["run"] for r in rows] == ["gan", "exp"] and rows[1]["steps"] == rows[0]["steps"]
+    assert rows[1]["metrics"]["fid"] == pytest.approx(rows[0]["metrics"]["fid"], abs=1e-9)  # the same generator, the same numbers
+    assert rows[1]["params_total"] == rows[0]["params_total"]
 
 
 def test_compare_refuses_runs_on_other_data_unless_one_real_set_is_named(two_runs, tmp_path, shared_cache):

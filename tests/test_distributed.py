@@ -228,4 +228,4 @@ def test_grids_and_checkpoints_at_other_steps_than_each_other_do_not_stall_the_r
     cfg = make_config({}, tiny_overrides(**over))
     two = run_world(2, cfg, tmp_path / "two", tmp_path / "res")
     assert two[0]["digests"] == two[1]["digests"] and len(two[0]["digests"]) == 5
-    assert sorted(x.name for x in (tmp_path / "two" / "samples").glob("*.png")) == [f"step_{s:06d}.png" for s in range(1, 6)]
+    assert sorted(x.name for x in (tmp_path / "two" / "samples").glob("step_*.png")) == [f"step_{s:06d}.png" for s in range(1, 6)]

@@ -28,7 +28,7 @@ def test_tiny_run_writes_the_run_folder(tmp_path):
     assert [r["step"] for r in lines] == [2, 4, 6]
     for key in ("images", "loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "seconds", "images_per_s"):
         assert key in lines[-1] and lines[-1][key] == lines[-1][key]  # present and not NaN
-    assert sorted(f.name for f in (tmp_path / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
+    assert sorted(f.name for f in (tmp_path / "samples").iterdir()) == ["real.png", "step_000003.png", "step_000006.png"]
     assert [c.name for c in list_checkpoints(tmp_path / "checkpoints")] == ["ckpt_00000006.pt", "ckpt_00000003.pt"]
 
 

@@ -1,8 +1,61 @@
-"""gankit: train, evaluate, compare and diagnose GANs, on a CPU or on GPUs."""
+"""gankit: train, evaluate, compare and diagnose GANs, on a CPU or on GPUs.
+
+The Python API, in a few names (each imports what it needs when first called, so that
+`import gankit` is quick and has no side effects)::
+
+    import gankit
+
+    run = gankit.train("configs/digits.yaml", out="runs/digits", train={"steps": 500})
+    g = gankit.load(run.folder)                  # or an export folder, or a checkpoint
+    images = g.sample(16, seed=0)                # uint8 [16, H, W, C]
+    scores = gankit.evaluate(run.folder, metrics=["fid", "pr"], n=2000, features="classifier")
+
+Errors are `gankit.GankitError`s with one line naming the culprit, as on the command line.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import CheckpointError, ConfigError, DataError, GankitError
+
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:  # names for type checkers; imported lazily at run time
+    from pathlib import Path
 
-def load(path, device: str = "cpu"):  # -> gankit.generator.Generator (imported on first call: `import gankit` stays light)
+    from .config import Config
+    from .generator import Generator
+    from .run_api import Run
+
+__all__ = [
+    "__version__", "GankitError", "ConfigError", "DataError", "CheckpointError",
+    "train", "load", "evaluate", "compare", "export", "report", "config",
+    "register_arch", "register_loss", "register_source", "Loss",
+]
+
+
+def config(source: str | Path | dict[str, Any] | None = None, overrides: list[str] | dict[str, Any] | None = None,
+           **sections: dict[str, Any]) -> Config:
+    """A checked, frozen `Config` from a YAML preset path or a nested dict, then overrides:
+    `"section.key=value"` strings, a `{"section.key": value}` dict, or keyword sections
+    (`train={"steps": 500}`). An unknown key or a bad value raises a `ConfigError` naming it."""
+    from .run_api import make_run_config
+
+    return make_run_config(source, overrides, sections)
+
+
+def train(source: str | Path | dict[str, Any] | Config | None = None, out: str | Path | None = None,
+          overrides: list[str] | dict[str, Any] | None = None, resume: str | None = None, quiet: bool = False,
+          **sections: dict[str, Any]) -> Run:
+    """Train into run folder `out` (default runs/<preset name>) from a preset path, a dict or a
+    `Config`, with overrides as for `config()`; `resume="auto"` continues the folder's run.
+    Returns a `Run` (its folder, config, step, metrics, generator)."""
+    from .run_api import train_run
+
+    return train_run(source, out, overrides, resume, quiet, sections)
+
+
+def load(path: str | Path, device: str = "cpu") -> Generator:
     """A trained generator from an export folder, a run folder or a checkpoint file.
 
     >>> g = gankit.load("runs/demo")            # or an export folder, or a checkpoint
@@ -11,3 +64,91 @@ def load(path, device: str = "cpu"):  # -> gankit.generator.Generator (imported 
     from .generator import load as _load
 
     return _load(path, device)
+
+
+def evaluate(target: str | Path, metrics: list[str] | tuple[str, ...] = ("fid", "kid", "pr", "dc"), n: int = 5000,
+             features: str | None = None, real: str | None = None, seed: int = 0, inception: str | None = None,
+             device: str = "cpu") -> dict[str, Any]:
+    """Metrics of a run, checkpoint or export against real data (its own unless `real` names a
+    source), as `gankit eval` computes them; the result holds a "provenance" entry."""
+    from .metrics.evaluate import ALL, evaluate_run
+
+    bad = [m for m in metrics if m not in ALL]
+    if bad:
+        raise GankitError(f"metrics: unknown {bad}; choose from {', '.join(ALL)}")
+    return evaluate_run(target, list(metrics), n, real, features, seed, inception, device)
+
+
+def compare(runs: list[str | Path], out: str | Path, n: int = 5000, features: str | None = None, real: str | None = None,
+            seed: int = 0, device: str = "cpu") -> list[dict[str, Any]]:
+    """Evaluate several runs (or exports) identically; writes compare.md, .png, .json and .html
+    into `out` and returns one row per run."""
+    from pathlib import Path
+
+    from .compare import compare_runs
+
+    return compare_runs(list(runs), Path(out), n=n, seed=seed, real=real, features=features, device=device)
+
+
+def export(target: str | Path, out: str | Path, format: str = "safetensors", device: str = "cpu") -> Path:  # noqa: A002
+    """Write the generator of a run (or checkpoint) as an export folder: "safetensors", "onnx" or "web"."""
+    from pathlib import Path
+
+    from .export import export as _export
+
+    return _export(target, format, Path(out), device)
+
+
+def report(run: str | Path) -> Path:
+    """Write RUN/report.html (curves, grids over training, health, evaluation) and return its path."""
+    from pathlib import Path
+
+    from .report import write_report
+
+    return write_report(Path(run))
+
+
+def register_arch(name: str, kind: str = "image", resolutions: tuple[int, ...] = ()):
+    """Class decorator pair for a new architecture: `register_arch("tiny")((Generator, Discriminator))`.
+    Both take a `gankit.models.Spec`; G is called as G(z, y) and D as D(x, y) (y: labels or None).
+    `kind`: "image" or "points"; `resolutions`: the image sizes it supports (empty: any)."""
+    from .models import register_arch as _register
+
+    return _register(name, kind, resolutions)
+
+
+def register_loss(name: str, d, g) -> None:
+    """A new adversarial loss from D's logits: `d(real_logits, fake_logits)` (minimised by D) and
+    `g(fake_logits)` (minimised by G); then `loss.name=<name>`."""
+    from .losses import LOSSES, Loss
+
+    LOSSES.register(name)(Loss(d=d, g=g))
+
+
+def register_source(name: str, description: str, size: int, shape: tuple[int, ...], num_classes: int = 0):
+    """Function decorator for a new data source: the function takes the `DataConfig` and returns a
+    `gankit.data.Dataset`; then `data.source=<name>`."""
+    from .data import _register
+
+    return _register(name, description, size, shape, num_classes)
+
+
+def __getattr__(name: str) -> Any:
+    """`gankit.Loss`, `gankit.Config`, `gankit.Generator`, `gankit.Run`, on first use."""
+    if name == "Loss":
+        from .losses import Loss
+
+        return Loss
+    if name == "Config":
+        from .config import Config
+
+        return Config
+    if name == "Generator":
+        from .generator import Generator
+
+        return Generator
+    if name == "Run":
+        from .run_api import Run
+
+        return Run
+    raise AttributeError(f"module 'gankit' has no attribute {name!r}")

@@ -1,0 +1,93 @@
+"""What `gankit.train` and `gankit.config` do: configs from presets, dicts and keyword sections, and
+the `Run` a training returns."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Config, load_config, make_config
+from .errors import ConfigError
+
+
+def _as_overrides(overrides: list[str] | dict[str, Any] | None, sections: dict[str, dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    if isinstance(overrides, dict):
+        out += [f"{k}={_text(v)}" for k, v in overrides.items()]
+    elif overrides:
+        out += [str(o) for o in overrides]
+    for section, values in sections.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section}: give the section's keys as a dict, e.g. {section}={{...}}")
+        out += [f"{section}.{k}={_text(v)}" for k, v in values.items()]
+    return out
+
+
+def _text(v: Any) -> str:
+    """A Python value as the YAML text an override holds."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_text(x) for x in v) + "]"
+    return str(v)
+
+
+def make_run_config(source: str | Path | dict[str, Any] | Config | None, overrides: list[str] | dict[str, Any] | None,
+                    sections: dict[str, dict[str, Any]]) -> Config:
+    extra = _as_overrides(overrides, sections)
+    if isinstance(source, Config):
+        return make_config(source.to_dict(), extra)
+    if isinstance(source, dict):
+        return make_config(source, extra)
+    return load_config(source, extra)
+
+
+@dataclass
+class Run:
+    """A run folder after `gankit.train`: its config, where it got to, and what it holds."""
+
+    folder: Path
+    config: Config
+    step: int
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """metrics.jsonl as a list of records (unreadable lines left out)."""
+        from .report import read_jsonl
+
+        return read_jsonl(self.folder / "metrics.jsonl", [])
+
+    def generator(self, device: str = "cpu"):
+        """G_ema of the newest checkpoint (`gankit.load(self.folder)`)."""
+        from .generator import load
+
+        return load(self.folder, device)
+
+    def doctor(self) -> str:
+        """`gankit doctor`'s findings and verdict, as text."""
+        from .health import doctor
+
+        return doctor(self.folder)[0]
+
+    def report(self) -> Path:
+        """Write and return report.html."""
+        from .report import write_report
+
+        return write_report(self.folder)
+
+    def info(self) -> dict[str, Any]:
+        """run.json: the data and networks as training described them."""
+        return json.loads((self.folder / "run.json").read_text())
+
+
+def train_run(source: str | Path | dict[str, Any] | Config | None, out: str | Path | None, overrides: list[str] | dict[str, Any] | None,
+              resume: str | None, quiet: bool, sections: dict[str, dict[str, Any]]) -> Run:
+    from .train import train
+
+    cfg = make_run_config(source, overrides, sections)
+    if out is None:
+        out = Path("runs") / (Path(source).stem if isinstance(source, (str, Path)) else Path(cfg.data.source).stem)
+    p = train(cfg, Path(out), resume=resume, quiet=quiet)
+    return Run(Path(out), p.cfg, p.step)
