@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from gankit.bench import gankit_config, gankit_seconds_per_step, random_images, run_bench
-from gankit.train import train
+from gankit.loop import train
 
 
 def sync_calls(ds, steps: int) -> collections.Counter:

@@ -26,8 +26,8 @@ from gankit.bench import PlainDCGAN, PlainG
 from gankit.checkpoint import list_checkpoints
 from gankit.config import DataConfig, load_config
 from gankit.data import load_dataset
+from gankit.loop import train
 from gankit.metrics.evaluate import evaluate_run, evaluate_samples
-from gankit.train import train
 from gankit.viz import line_chart
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,9 +3,9 @@
     python examples/conditional.py
 """
 import torch
+from _size import small, steps
 
 import gankit
-from _size import small, steps
 
 run = gankit.train("configs/mnist_conditional.yaml", out="runs/example_conditional",
                    train={"steps": steps(2000), "sample_every": steps(500), "checkpoint_every": steps(1000)},

@@ -4,10 +4,10 @@
 """
 import torch
 import torch.nn.functional as F
+from _size import small, steps
 from torch import nn
 
 import gankit
-from _size import small, steps
 
 
 class TinyG(nn.Module):

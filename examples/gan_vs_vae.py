@@ -2,8 +2,9 @@
 
     python examples/gan_vs_vae.py
 """
-import gankit
 from _size import small, steps
+
+import gankit
 
 common = {"data": {"source": "mnist5k", "resolution": small(32, 16)}, "model": {"width": small(64, 8)},
           "train": {"steps": steps(2000), "sample_every": steps(500), "checkpoint_every": steps(1000)}}

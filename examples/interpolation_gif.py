@@ -4,10 +4,10 @@
 """
 import sys
 
+from _size import small, steps
 from PIL import Image
 
 import gankit
-from _size import small, steps
 
 if len(sys.argv) > 1:
     g = gankit.load(sys.argv[1])

@@ -9,8 +9,9 @@ cannot be read is named and skipped (data.on_bad_image=skip) instead of stopping
 import sys
 from pathlib import Path
 
-import gankit
 from _size import small, steps
+
+import gankit
 
 
 def demo_folder(path: Path) -> Path:

@@ -6,8 +6,9 @@ overfitting when it happens.
 
     python examples/small_data.py
 """
-import gankit
 from _size import small, steps
+
+import gankit
 
 common = {"data": {"source": "mnist5k", "limit": small(500, 64), "resolution": small(32, 16)},
           "model": {"width": small(64, 8)},

@@ -12,8 +12,9 @@ from pathlib import Path
 
 run = sys.argv[1] if len(sys.argv) > 1 else None
 if run is None:  # make something to export (this part uses gankit)
-    import gankit
     from _size import small, steps
+
+    import gankit
 
     run = gankit.train("configs/digits.yaml", out="runs/example_export/run", train={"steps": steps(1500)},
                        model={"width": small(32, 8)}, data={"resolution": 16}).folder

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from gankit.compare import compare_runs
+from gankit.comparison import compare_runs
 from gankit.config import make_config
 from gankit.errors import GankitError
-from gankit.train import train
+from gankit.loop import train
 
 from .conftest import tiny_overrides
 from .test_train import _cli

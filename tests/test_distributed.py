@@ -7,7 +7,7 @@ import torch
 import torch.multiprocessing as mp
 
 from gankit.config import make_config
-from gankit.train import train
+from gankit.loop import train
 
 from .conftest import tiny_overrides
 from .dist_worker import train_rank

@@ -14,10 +14,10 @@ import gankit
 from gankit.config import make_config
 from gankit.errors import CheckpointError, GankitError
 from gankit.export import export
+from gankit.loop import train
 from gankit.run import load_generator
 from gankit.sampling import generate
 from gankit.serve import make_server, resolve_inside
-from gankit.train import train
 
 from .conftest import ORT_WEB, need, tiny_overrides
 

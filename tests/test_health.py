@@ -6,7 +6,7 @@ import pytest
 from gankit.config import make_config
 from gankit.errors import GankitError
 from gankit.health import HealthMonitor, doctor
-from gankit.train import train
+from gankit.loop import train
 
 from .conftest import ROOT, tiny_overrides
 
@@ -68,7 +68,7 @@ def test_small_data_without_augmentation_is_flagged_as_d_overfitting(tmp_path):
 def test_injected_nan_is_flagged_as_non_finite(tmp_path, monkeypatch):
     from .test_train import _NaNAfter
 
-    monkeypatch.setattr("gankit.train.LOSSES", _NaNAfter(12, 14))
+    monkeypatch.setattr("gankit.loop.LOSSES", _NaNAfter(12, 14))
     train(make_config({}, tiny_overrides(**{"train.steps": 20, "train.log_every": 2})), tmp_path, quiet=True)
     assert _names(tmp_path) == ["non_finite"]
     assert _findings(tmp_path)[0]["evidence"]["skipped_steps"] == 2
@@ -114,7 +114,7 @@ def test_divergence_rolls_back_applies_the_remedy_and_ends_healthy(tmp_path, mon
         def get(self, name):
             return self
 
-    monkeypatch.setattr("gankit.train.LOSSES", Explode())
+    monkeypatch.setattr("gankit.loop.LOSSES", Explode())
     over = {"train.steps": 120, "train.log_every": 5, "train.checkpoint_every": 20, "train.sample_every": 10**6,
             "train.on_failure": "rollback"}
     cfg = make_config({}, tiny_overrides(**over))

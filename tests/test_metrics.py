@@ -120,7 +120,7 @@ def test_eval_command_on_a_tiny_run(tmp_path, shared_cache):
 
     from gankit.cli import main
     from gankit.config import make_config
-    from gankit.train import train
+    from gankit.loop import train
 
     from .conftest import tiny_overrides
 

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from gankit.config import dump_yaml, make_config
+from gankit.loop import train
 from gankit.report import MAX_POINTS, build_report, live_stamp, write_report
-from gankit.train import train
 
 from .conftest import tiny_overrides
 

@@ -10,8 +10,8 @@ from PIL import Image
 from gankit.cli import main
 from gankit.config import load_yaml, make_config
 from gankit.health import HealthMonitor
+from gankit.loop import ema_beta, train
 from gankit.metrics import core
-from gankit.train import ema_beta, train
 
 from .conftest import tiny_overrides
 
@@ -119,12 +119,12 @@ def test_a_weak_feature_classifier_is_named(tmp_path, capsys):
 
 # 6. compare --configs: data and --real are checked before the first minute of training
 def test_compare_checks_data_and_real_before_training(tmp_path, capsys, monkeypatch):
-    import gankit.train
+    import gankit.loop
 
     def no_training(*a, **k):
         raise AssertionError("trained before checking")
 
-    monkeypatch.setattr(gankit.train, "train", no_training)
+    monkeypatch.setattr(gankit.loop, "train", no_training)
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text("data: {source: digits, resolution: 16}\nmodel: {width: 8, z_dim: 8}\n")
     b.write_text("data: {source: mnist5k, resolution: 16}\nmodel: {width: 8, z_dim: 8}\n")

@@ -6,7 +6,7 @@ import torch
 
 from gankit.config import VAEConfig, make_config
 from gankit.errors import ConfigError
-from gankit.train import train
+from gankit.loop import train
 from gankit.vae import vae_terms
 
 from .conftest import tiny_overrides

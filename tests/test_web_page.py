@@ -8,8 +8,8 @@ import pytest
 
 from gankit.config import make_config
 from gankit.export import export
+from gankit.loop import train
 from gankit.serve import make_server
-from gankit.train import train
 
 from .conftest import ARTIFACTS, ORT_WEB, need, tiny_overrides
 

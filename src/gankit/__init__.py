@@ -6,6 +6,7 @@ The Python API, in a few names (each imports what it needs when first called, so
     import gankit
 
     run = gankit.train("configs/digits.yaml", out="runs/digits", train={"steps": 500})
+    run.report(); run.export("export/digits", format="onnx")
     g = gankit.load(run.folder)                  # or an export folder, or a checkpoint
     images = g.sample(16, seed=0)                # uint8 [16, H, W, C]
     scores = gankit.evaluate(run.folder, metrics=["fid", "pr"], n=2000, features="classifier")
@@ -29,27 +30,19 @@ if TYPE_CHECKING:  # names for type checkers; imported lazily at run time
 
 __all__ = [
     "__version__", "GankitError", "ConfigError", "DataError", "CheckpointError",
-    "train", "load", "evaluate", "compare", "export", "report", "config",
-    "register_arch", "register_loss", "register_source", "Loss",
+    "train", "load", "evaluate", "compare", "register_arch", "register_loss", "register_source",
+    "Config", "Generator", "Run", "Loss",
 ]
-
-
-def config(source: str | Path | dict[str, Any] | None = None, overrides: list[str] | dict[str, Any] | None = None,
-           **sections: dict[str, Any]) -> Config:
-    """A checked, frozen `Config` from a YAML preset path or a nested dict, then overrides:
-    `"section.key=value"` strings, a `{"section.key": value}` dict, or keyword sections
-    (`train={"steps": 500}`). An unknown key or a bad value raises a `ConfigError` naming it."""
-    from .run_api import make_run_config
-
-    return make_run_config(source, overrides, sections)
 
 
 def train(source: str | Path | dict[str, Any] | Config | None = None, out: str | Path | None = None,
           overrides: list[str] | dict[str, Any] | None = None, resume: str | None = None, quiet: bool = False,
           **sections: dict[str, Any]) -> Run:
-    """Train into run folder `out` (default runs/<preset name>) from a preset path, a dict or a
-    `Config`, with overrides as for `config()`; `resume="auto"` continues the folder's run.
-    Returns a `Run` (its folder, config, step, metrics, generator)."""
+    """Train into run folder `out` (default runs/<preset name>) from a preset path, a nested dict
+    or a `Config`, then overrides: `"section.key=value"` strings, a `{"section.key": value}` dict,
+    or keyword sections (`train={"steps": 500}`); an unknown key or a bad value raises a
+    `ConfigError` naming it. `resume="auto"` continues the folder's run. Returns a `Run` (its
+    folder, config, step, metrics, generator, report, export)."""
     from .run_api import train_run
 
     return train_run(source, out, overrides, resume, quiet, sections)
@@ -85,27 +78,9 @@ def compare(runs: list[str | Path], out: str | Path, n: int = 5000, features: st
     into `out` and returns one row per run."""
     from pathlib import Path
 
-    from .compare import compare_runs
+    from .comparison import compare_runs
 
     return compare_runs(list(runs), Path(out), n=n, seed=seed, real=real, features=features, device=device)
-
-
-def export(target: str | Path, out: str | Path, format: str = "safetensors", device: str = "cpu") -> Path:  # noqa: A002
-    """Write the generator of a run (or checkpoint) as an export folder: "safetensors", "onnx" or "web"."""
-    from pathlib import Path
-
-    from .export import export as _export
-
-    return _export(target, format, Path(out), device)
-
-
-def report(run: str | Path) -> Path:
-    """Write RUN/report.html (curves, grids over training, health, evaluation) and return its path."""
-    from pathlib import Path
-
-    from .report import write_report
-
-    return write_report(Path(run))
 
 
 def register_arch(name: str, kind: str = "image", resolutions: tuple[int, ...] = ()):

@@ -171,7 +171,7 @@ def gankit_config(res: int, nc: int, batch: int, precision: str, channels_last: 
 def gankit_seconds_per_step(ds: Dataset, res: int, nc: int, batch: int, precision: str, channels_last: bool,
                             device: str, short: int, long: int, repeats: int, periodic: bool, extra: tuple[str, ...] = ()) -> float:
     """Median of (T(long steps) - T(short steps)) / (long - short) over `repeats` pairs of runs."""
-    from .train import train
+    from .loop import train
 
     def run(steps: int) -> float:
         cfg = gankit_config(res, nc, batch, precision, channels_last, device, steps, periodic, extra=extra)

@@ -13,7 +13,7 @@ from .paths import check_output_file
 def _train(a: argparse.Namespace) -> int:
     from .checkpoint import latest_valid, load_checkpoint
     from .config import dump_yaml, load_config, make_config
-    from .train import train
+    from .loop import train
 
     overrides = list(a.overrides)
     config = a.config
@@ -95,7 +95,7 @@ def _eval(a: argparse.Namespace) -> int:
 
 
 def _compare(a: argparse.Namespace) -> int:
-    from .compare import compare_command
+    from .comparison import compare_command
 
     compare_command(a)
     return 0
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(threads)
         return args.fn(args)
     except GankitError as e:
-        from .train import Interrupted
+        from .loop import Interrupted
 
         print(f"gankit: error: {e}" if not isinstance(e, Interrupted) else f"gankit: {e}", file=sys.stderr)
         return 3 if isinstance(e, Interrupted) else 2

@@ -1,4 +1,4 @@
-"""What `gankit.train` and `gankit.config` do: configs from presets, dicts and keyword sections, and
+"""What `gankit.train` does: configs from presets, dicts and keyword sections, and
 the `Run` a training returns."""
 from __future__ import annotations
 
@@ -77,6 +77,12 @@ class Run:
 
         return write_report(self.folder)
 
+    def export(self, out: str | Path, format: str = "safetensors", device: str = "cpu") -> Path:  # noqa: A002
+        """Write the generator as an export folder: "safetensors", "onnx" or "web" (`gankit export`)."""
+        from .export import export
+
+        return export(self.folder, format, Path(out), device)
+
     def info(self) -> dict[str, Any]:
         """run.json: the data and networks as training described them."""
         return json.loads((self.folder / "run.json").read_text())
@@ -84,7 +90,7 @@ class Run:
 
 def train_run(source: str | Path | dict[str, Any] | Config | None, out: str | Path | None, overrides: list[str] | dict[str, Any] | None,
               resume: str | None, quiet: bool, sections: dict[str, dict[str, Any]]) -> Run:
-    from .train import train
+    from .loop import train
 
     cfg = make_run_config(source, overrides, sections)
     if out is None:

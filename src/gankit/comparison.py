@@ -62,7 +62,7 @@ def check_before_training(cfgs: list[tuple[str, Config]], real: str | None) -> N
 
 def train_for_budget(configs: list[str], minutes: float, out: Path, overrides: list[str], real: str | None = None) -> list[Path]:
     """Train each config for the same wall-clock budget into out/runs/<name>; returns the run folders."""
-    from .train import train
+    from .loop import train
 
     cfgs = [(Path(c).stem, load_config(c, [*overrides, f"train.max_minutes={minutes}"])) for c in configs]
     names = [n for n, _ in cfgs]
