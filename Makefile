@@ -28,7 +28,7 @@ web:
 	  npm install --prefix "$(ORT_WEB_DIR)" --no-audit --no-fund --ignore-scripts --loglevel=error onnxruntime-web@$(ORT_WEB); \
 	else echo "make web: npm not found; the sampler page (gankit export --format web) needs onnxruntime-web $(ORT_WEB) from npm"; fi
 
-demo: install
+demo: install web
 	$(VENV)/bin/gankit train configs/mnist_conditional.yaml --out runs/demo --resume auto
 	$(VENV)/bin/gankit eval runs/demo --features classifier --metrics fid,kid,pr,dc,is,classes --n 2000
 	@echo "samples: runs/demo/samples/ (newest grid last); metrics: runs/demo/metrics.jsonl, runs/demo/eval.json"
