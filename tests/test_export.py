@@ -124,7 +124,7 @@ def test_onnx_equals_pytorch_for_batch_1_and_7(runs, tmp_path, name):
 def test_tampered_truncated_or_mismatched_exports_are_refused(runs, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from gankit.generator import sha256_of
+    from gankit.paths import sha256_of
 
     out = export(runs / "dcgan_cond_sn", "safetensors", tmp_path / "x")
     w = out / "generator.safetensors"

@@ -94,17 +94,20 @@ class ModelConfig:
 @dataclass(frozen=True)
 class LossConfig:
     name: str = "hinge"
-    """Adversarial loss: ns (non-saturating), hinge, wgan, lsgan."""
+    """Adversarial loss: ns (non-saturating), hinge, wgan, lsgan, rpgan (relativistic pairing, R3GAN's)."""
     gp: float = 0.0
     """WGAN gradient-penalty weight (on interpolates, target norm 1)."""
     r1: float = 0.0
     """R1 penalty weight (squared gradient norm of D on real data)."""
+    r2: float = 0.0
+    """R2 penalty weight (squared gradient norm of D on generated data; R3GAN pairs it with R1)."""
     r1_every: int = 1
-    """Lazy R1 (StyleGAN2): apply the penalty on every k-th D step only, with weight r1 * k."""
+    """Lazy R1 (StyleGAN2): apply the penalty (and R2) on every k-th D step only, with weight r1 * k."""
 
     def __post_init__(self) -> None:
         _check(self.gp >= 0, "loss.gp", f"must be >= 0, got {self.gp}")
         _check(self.r1 >= 0, "loss.r1", f"must be >= 0, got {self.r1}")
+        _check(self.r2 >= 0, "loss.r2", f"must be >= 0, got {self.r2}")
         _check(self.r1_every >= 1, "loss.r1_every", f"must be >= 1, got {self.r1_every}")
 
 
@@ -272,11 +275,11 @@ class Config:
         if self.model.family == "vae":
             for bad, key in ((self.model.arch == "mlp", "model.arch"), (self.model.conditional, "model.conditional"),
                              (self.model.pac != 1, "model.pac"), (bool(self.augment.policy), "augment.policy"),
-                             (self.loss.gp > 0, "loss.gp"), (self.loss.r1 > 0, "loss.r1"), (self.train.d_steps != 1, "train.d_steps")):
+                             (self.loss.gp > 0, "loss.gp"), (self.loss.r1 > 0, "loss.r1"), (self.loss.r2 > 0, "loss.r2"), (self.train.d_steps != 1, "train.d_steps")):
                 if bad:
                     raise ConfigError(f"{key}: not used by model.family=vae (an unconditional image VAE); remove it or train a gan")
-        if self.train.compile and (self.loss.gp > 0 or self.loss.r1 > 0):
-            raise ConfigError("train.compile: torch.compile cannot differentiate twice; turn it off or set loss.gp=0 and loss.r1=0")
+        if self.train.compile and (self.loss.gp > 0 or self.loss.r1 > 0 or self.loss.r2 > 0):
+            raise ConfigError("train.compile: torch.compile cannot differentiate twice; turn it off or set loss.gp, loss.r1 and loss.r2 to 0")
         if self.model.arch == "mlp" and self.augment.policy:
             raise ConfigError("augment.policy: image augmentation does not apply to model.arch=mlp (2D points)")
         if self.train.batch_size % self.model.pac:

@@ -23,8 +23,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .errors import GankitError
-from .generator import META, ONNX, WEIGHTS, describe, sha256_of
-from .paths import cache_dir, check_writable
+from .generator import META, ONNX, WEIGHTS, describe
+from .paths import cache_dir, check_writable, sha256_of
 
 FORMATS = ("safetensors", "onnx", "web")
 OPSET = 18

@@ -7,7 +7,6 @@ training code: no config file, no checkpoint, no pickle. `export.py` writes thes
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError, GankitError
+from .paths import sha256_of
 
 FORMAT = "gankit-generator"
 FORMAT_VERSION = 1
@@ -26,14 +26,6 @@ META, WEIGHTS, ONNX = "generator.json", "generator.safetensors", "generator.onnx
 
 def is_export(path: str | Path) -> bool:
     return (Path(path) / META).is_file()
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

@@ -19,7 +19,8 @@ Tensor = torch.Tensor
 @dataclass(frozen=True)
 class Loss:
     d: Callable[[Tensor, Tensor], Tensor]
-    g: Callable[[Tensor], Tensor]
+    g: Callable[..., Tensor]  # g(fake_logits), or g(fake_logits, real_logits) when relativistic
+    relativistic: bool = False  # G's side also compares with D's logits on real data, pair by pair
 
 
 # non-saturating: D maximises log sigmoid(r) + log(1 - sigmoid(f)); G maximises log sigmoid(f)
@@ -44,6 +45,16 @@ LOSSES.register("lsgan")(Loss(
 ))
 
 
+# relativistic pairing (RpGAN, Jolicoeur-Martineau 2019; the loss of R3GAN, Huang et al. 2024): D judges
+# each real sample against a generated one, softplus(-(D(x_r) - D(x_f))), and G the other way round;
+# pairs are rows i of the real and generated batches
+LOSSES.register("rpgan")(Loss(
+    d=lambda r, f: F.softplus(f - r).mean(),  # -log sigmoid(r - f)
+    g=lambda f, r: F.softplus(r - f).mean(),  # -log sigmoid(f - r)
+    relativistic=True,
+))
+
+
 def _grad_of(d_out: Tensor, x: Tensor) -> Tensor:
     (g,) = torch.autograd.grad(d_out.sum(), x, create_graph=True)
     return g.flatten(1)  # [N, features]
@@ -64,3 +75,9 @@ def r1_penalty(D, real: Tensor, y: Tensor | None) -> Tensor:
     x = real.detach().requires_grad_(True)
     g = _grad_of(D(x, y), x)
     return 0.5 * g.pow(2).sum(1).mean()
+
+
+def r2_penalty(D, fake: Tensor, y: Tensor | None) -> Tensor:
+    """R2 (Mescheder et al. 2018; with R1 in R3GAN): 0.5 * E[||grad D(x_fake)||^2], zero-centred on
+    generated samples (given detached)."""
+    return r1_penalty(D, fake, y)

@@ -1,6 +1,7 @@
 """Where gankit writes: its cache folder, and checks that an output can be written before any work."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -36,3 +37,12 @@ def check_output_file(path: Path, flag: str = "--out") -> None:
     check_writable(path.parent, flag=flag)
     if path.exists() and not os.access(path, os.W_OK):
         raise GankitError(f"{flag}: {path}: cannot overwrite this file (read-only)")
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (weights files, the Inception network)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

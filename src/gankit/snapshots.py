@@ -52,7 +52,14 @@ class Snapshots:
                 fake = G(self.z.to(device), self.y.to(device) if self.y is not None else None).float()
                 field = self._d(D, self.plane.to(device)).reshape(FIELD, FIELD)
             x = fake[:N_ARROWS].detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.loss.g(self._d(D, x)), x)  # only x's gradient: D's .grad untouched
+            d_fake = self._d(D, x)
+            if self.loss.relativistic:
+                with torch.no_grad():
+                    d_real = self._d(D, self.real[:N_ARROWS].to(device))
+                loss_g = self.loss.g(d_fake, d_real)
+            else:
+                loss_g = self.loss.g(d_fake)
+            (grad,) = torch.autograd.grad(loss_g, x)  # only x's gradient: D's .grad untouched
         finally:
             G.train(modes[0])
             D.train(modes[1])

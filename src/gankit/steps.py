@@ -15,7 +15,7 @@ from torch import nn
 from .batches import Batches
 from .dist import World
 from .guard import FiniteGuard
-from .losses import Loss, gradient_penalty, r1_penalty
+from .losses import Loss, gradient_penalty, r1_penalty, r2_penalty
 from .registry import Registry
 from .run import Parts
 from .sampling import latents
@@ -83,6 +83,8 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
         every = p.cfg.loss.r1_every  # lazy R1: every k-th D step, k times the weight
         if p.cfg.loss.r1 > 0 and (p.step * t.d_steps + i) % every == 0:
             loss_d = loss_d + p.cfg.loss.r1 * every * r1(D_packed, p.augment(real), y)
+        if p.cfg.loss.r2 > 0 and (p.step * t.d_steps + i) % every == 0:
+            loss_d = loss_d + p.cfg.loss.r2 * every * r2_penalty(D_packed, p.augment(fake.float()), y)
         p.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         loss_d = world.average_grads(d_params, loss_d)  # gradients and the loss: means over ranks
@@ -97,7 +99,11 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     # G step: D frozen so its weight gradients are not computed; generated classes follow the real batch's
     p.D.requires_grad_(False)
     with k.autocast():
-        loss_g = k.loss.g(k.D_of(p, fake_g, y).float())
+        fake_logits_g = k.D_of(p, fake_g, y).float()
+        if k.loss.relativistic:  # paired with D's logits on the same real batch (D is frozen: no gradient into it)
+            loss_g = k.loss.g(fake_logits_g, k.D_of(p, real, y).float())
+        else:
+            loss_g = k.loss.g(fake_logits_g)
     p.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     loss_g = world.average_grads(g_params, loss_g)

