@@ -27,6 +27,7 @@ RUNS = {
     "resnet": {"model.arch": "resnet", "data.resolution": 32},
     "mlp_points": {"data.source": "ring8", "data.resolution": None, "model.arch": "mlp", "model.width": 16, "model.z_dim": 4},
     "vae": {"model.family": "vae"},
+    "r3gan_cond": {"model.arch": "r3gan", "model.conditional": True, "loss.name": "rpgan", "loss.r1": 0.1, "loss.r2": 0.1},
 }
 
 

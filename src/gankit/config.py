@@ -54,7 +54,7 @@ class ModelConfig:
     """gan: G against D. vae: a variational autoencoder whose decoder is this arch's G and
     whose encoder is its D with a 2*z_dim head (settings in the `vae` section)."""
     arch: str = "dcgan"
-    """Architecture family: mlp (2D points), dcgan, resnet."""
+    """Architecture family: mlp (2D points), dcgan, resnet, r3gan (R3GAN's ConvNeXt-style nets, 16 to 256 px)."""
     z_dim: int = 128
     """Latent dimension."""
     width: int = 64
@@ -81,7 +81,14 @@ class ModelConfig:
     upsampling convs but the last. 0 is DCGAN's G. On stacked MNIST (seed 1, 13,000 steps in
     the 29-minute budget, PacGAN 4) 1 dropped modes: 978 of 1000, KL 0.525 against 0.156 without it."""
 
+    widths: tuple[int, ...] = ()
+    """r3gan only: channels per stage from 4x4 up (one value: every stage; empty: 2 x model.width)."""
+    blocks: tuple[int, ...] = ()
+    """r3gan only: residual blocks per stage from 4x4 up (one value: every stage; empty: 1 each)."""
+
     def __post_init__(self) -> None:
+        _check(all(w >= 1 for w in self.widths), "model.widths", f"must be >= 1, got {list(self.widths)}")
+        _check(all(b >= 0 for b in self.blocks), "model.blocks", f"must be >= 0, got {list(self.blocks)}")
         _check(1 <= self.z_dim <= 4096, "model.z_dim", f"must be 1..4096, got {self.z_dim}")
         _check(1 <= self.width <= 4096, "model.width", f"must be 1..4096, got {self.width}")
         _check(1 <= self.depth <= 32, "model.depth", f"must be 1..32, got {self.depth}")

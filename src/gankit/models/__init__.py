@@ -29,6 +29,8 @@ class Spec:
     bn_d: bool = False  # batch norm in D (DCGAN)
     d_extra: int = 0  # 3x3 convs after each strided conv in D (dcgan)
     g_extra: int = 0  # 3x3 convs at each of G's scales below the output (dcgan)
+    widths: tuple[int, ...] = ()  # channels per stage, 4x4 up (r3gan)
+    blocks: tuple[int, ...] = ()  # residual blocks per stage, 4x4 up (r3gan)
 
     @property
     def resolution(self) -> int:
@@ -73,8 +75,17 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
     for key in ("d_extra", "g_extra"):
         if getattr(cfg, key) and cfg.arch != "dcgan":
             raise ConfigError(f"model.{key}: only the dcgan arch has it; {cfg.arch} does not")
+    for key in ("widths", "blocks"):
+        if getattr(cfg, key) and cfg.arch != "r3gan":
+            raise ConfigError(f"model.{key}: only the r3gan arch has it; {cfg.arch} does not")
+    stages = int(math.log2(shape[-1] // 4)) + 1 if data_kind == "image" else 0
+    for key in ("widths", "blocks"):
+        v = getattr(cfg, key)
+        if len(v) not in (0, 1, stages):
+            raise ConfigError(f"model.{key}: {shape[-1]}x{shape[-1]} has {stages} stages (4x4 up): give {stages} values or one, got {list(v)}")
     bn_d = cfg.norm_d == "batch" or (cfg.norm_d == "auto" and not cfg.sn_d and gp == 0)
-    return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac, bn_d, cfg.d_extra, cfg.g_extra)
+    return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac, bn_d,
+                cfg.d_extra, cfg.g_extra, tuple(cfg.widths), tuple(cfg.blocks))
 
 
 def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Module, nn.Module]:
@@ -87,4 +98,4 @@ def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Modu
     return arch.generator(spec), arch.discriminator(spec)
 
 
-from . import dcgan, mlp, resnet  # noqa: F401  (fill the registry)
+from . import dcgan, mlp, r3gan, resnet  # noqa: F401  (fill the registry)
