@@ -264,7 +264,9 @@ def test_readme_python_lines_run_on_an_export(runs, tmp_path, monkeypatch):
 
     from .conftest import ROOT
 
-    block = re.search(r"```python\nimport gankit\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(0)
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Taking the generator out"):]
+    block = re.search(r"```python\nimport gankit\n(.*?)```", section, re.S).group(0)
     code = block.split("\n", 1)[1].rsplit("```", 1)[0]
     export(runs / "dcgan_cond_sn", "safetensors", tmp_path / "export" / "demo")
     monkeypatch.chdir(tmp_path)

@@ -57,3 +57,11 @@ def test_readme_quick_start_runs_in_a_fresh_clone(tmp_path, monkeypatch):
     assert (clone / "runs" / "mine" / "grid.png").is_file() and (clone / "runs" / "mine" / "report.html").is_file()
     assert (clone / "runs" / "mine-export" / "generator.onnx").is_file() and (clone / "runs" / "mine" / "eval.json").is_file()
     assert (clone / "runs" / "mine" / "sampler" / "index.html").is_file()  # serve exported the sampler page on the fly
+    # the README's first lines of Python, in the same clone (500 steps made 6)
+    text = (clone / "README.md").read_text()
+    code = re.search(r"```python\n(import gankit\n.*?)```", text[text.index("## Your own images"):], re.S).group(1)
+    assert 'train={"steps": 500}' in code
+    r = subprocess.run([sys.executable, "-c", code.replace('train={"steps": 500}', 'train={"steps": 6}')], cwd=clone,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().startswith("verdict:"), r.stdout + r.stderr[-2000:]
+    assert (clone / "runs" / "digits" / "grid.png").is_file()
