@@ -77,7 +77,10 @@ class Transition(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.factor > 1 and self.conv is not None:  # fewer channels to upsample: convert first
             x = self.conv(x)
-        x = F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False, antialias=self.factor < 1)
+        if self.factor < 1:  # low-pass, then subsample (antialiased bilinear: no bf16 kernel on the CPU, so in fp32)
+            x = F.interpolate(x.float(), scale_factor=self.factor, mode="bilinear", align_corners=False, antialias=True).to(x.dtype)
+        else:
+            x = F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
         if self.factor < 1 and self.conv is not None:
             x = self.conv(x)
         return x
