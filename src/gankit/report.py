@@ -71,7 +71,8 @@ def read_jsonl(path: Path, notes: list[str]) -> list[dict[str, Any]]:
         else:
             bad.append(i)
     if bad:
-        last = " (the last line: a write cut short?)" if bad[-1] == len([x for x in lines if x.strip()]) or bad[-1] == len(lines) else ""
+        last_line = max(i for i, line in enumerate(lines, 1) if line.strip())
+        last = " (the last line: a write cut short?)" if bad[-1] == last_line else ""
         notes.append(f"{path.name}: {len(bad)} line(s) not readable as JSON records, left out: line "
                      f"{', '.join(map(str, bad[:8]))}{' ...' if len(bad) > 8 else ''}{last}")
     return out
@@ -254,86 +255,6 @@ def _image_uris(paths: list[Path], notes: list[str]) -> list[tuple[int, str]]:
 
 # ---- the report -------------------------------------------------------------------------------
 
-STYLE = """
-body { font: 14px system-ui, sans-serif; margin: 1.2em auto; max-width: 1180px; color: #222; background: #fafafa; padding: 0 1em; }
-h1 { font-size: 1.45em; margin-bottom: .2em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: .5em 0; background: #fff; } td, th { border: 1px solid #ddd; padding: .25em .6em; text-align: left; }
-th { background: #f0f0f0; } .charts { display: flex; flex-wrap: wrap; gap: .8em; }
-svg.chart { background: #fff; border: 1px solid #ddd; border-radius: 4px; } svg .t { font-size: 13px; font-weight: 600; }
-svg .k { font-size: 10.5px; fill: #555; } .note { background: #fff6d6; border: 1px solid #e8d48a; padding: .4em .7em; margin: .3em 0; }
-.finding { border-left: 4px solid #ff9900; background: #fff; padding: .3em .7em; margin: .4em 0; } .finding.error { border-color: #d62728; }
-pre { background: #fff; border: 1px solid #ddd; padding: .6em; overflow: auto; max-height: 28em; }
-.grids { display: flex; flex-wrap: wrap; gap: 1.2em; align-items: flex-start; } .grids img { image-rendering: pixelated; max-width: 540px; }
-.muted { color: #666; } #live { color: #2a7; font-weight: 600; } canvas { background: #fff; border: 1px solid #ddd; }
-.legend span { margin-right: 1em; }
-"""
-
-GRID_SCRIPT = """
-(() => {
-  const grids = JSON.parse(document.getElementById('grid-data').textContent);
-  const s = document.getElementById('grid-slider'), img = document.getElementById('grid-img'), label = document.getElementById('grid-step');
-  if (!s) return;
-  const show = () => { const g = grids[+s.value]; img.src = g[1]; label.textContent = 'step ' + g[0]; };
-  s.addEventListener('input', show);
-})();
-"""
-
-LIVE_SCRIPT = """
-(() => {
-  // served by `gankit serve`: reload when the run's files change, keeping the scroll position
-  const y = sessionStorage.getItem('gankit-scroll'); if (y) window.scrollTo(0, +y);
-  let stamp = null;
-  const poll = async () => {
-    try {
-      const r = await fetch('live.json', { cache: 'no-store' });
-      const s = (await r.json()).stamp;
-      if (stamp !== null && s !== stamp) { sessionStorage.setItem('gankit-scroll', window.scrollY); location.reload(); return; }
-      stamp = s;
-    } catch (e) { document.getElementById('live').textContent = 'live view: the server is gone'; return; }
-    setTimeout(poll, 2000);
-  };
-  poll();
-})();
-"""
-
-FIELD_SCRIPT = """
-(() => {
-  // GAN Lab's picture of a 2D GAN, from the run's own snapshots: D's output as a heat map over the
-  // plane (green: D says real; purple: D says generated), real points (green), generated points
-  // (purple) and, for some of them, the direction G's gradient moves them (arrows)
-  const snaps = JSON.parse(document.getElementById('snapshot-data').textContent);
-  const c = document.getElementById('field'), ctx = c.getContext('2d'), s = document.getElementById('snap-slider');
-  const label = document.getElementById('snap-step');
-  const draw = (k) => {
-    const sn = snaps[k], [x0, x1, y0, y1] = sn.bounds, n = sn.field.length, W = c.width, H = c.height;
-    const px = (x) => (x - x0) / (x1 - x0) * W, py = (y) => (1 - (y - y0) / (y1 - y0)) * H;
-    let lim = 1e-6; for (const row of sn.field) for (const v of row) lim = Math.max(lim, Math.abs(v - sn.centre));
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      const t = Math.max(-1, Math.min(1, (sn.field[i][j] - sn.centre) / lim));
-      const g = t > 0 ? [255 - 90 * t, 255 - 30 * t, 255 - 90 * t] : [255 + 70 * t, 255 + 100 * t, 255 + 40 * t];
-      ctx.fillStyle = `rgb(${g.map(Math.round).join(',')})`;
-      ctx.fillRect(j * W / n, (n - 1 - i) * H / n, W / n + 1, H / n + 1);
-    }
-    const dot = (p, colour) => { ctx.fillStyle = colour; ctx.beginPath(); ctx.arc(px(p[0]), py(p[1]), 2.2, 0, 2 * Math.PI); ctx.fill(); };
-    sn.fake.forEach((p) => dot(p, '#7b3294'));
-    sn.real.forEach((p) => dot(p, '#1a9850')); // on top: the targets stay visible under a crowd of generated points
-    let glim = 1e-12; for (const g of sn.grad) glim = Math.max(glim, Math.hypot(g[0], g[1]));
-    ctx.strokeStyle = 'rgba(0,0,0,0.6)'; ctx.lineWidth = 1;
-    sn.grad.forEach((g, i) => {
-      const p = sn.fake[i], len = 22 * Math.hypot(g[0], g[1]) / glim, a = Math.atan2(-g[1], g[0]);
-      const ax = px(p[0]), ay = py(p[1]), bx = ax + len * Math.cos(a), by = ay + len * Math.sin(a);
-      ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(bx, by);
-      ctx.lineTo(bx - 4 * Math.cos(a - 0.5), by - 4 * Math.sin(a - 0.5)); ctx.moveTo(bx, by);
-      ctx.lineTo(bx - 4 * Math.cos(a + 0.5), by - 4 * Math.sin(a + 0.5)); ctx.stroke();
-    });
-    label.textContent = 'step ' + sn.step;
-    c.dataset.step = sn.step;
-  };
-  s.addEventListener('input', () => draw(+s.value));
-  draw(+s.value);
-})();
-"""
-
 
 def _markers(findings: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
@@ -449,7 +370,6 @@ def build_report(run: Path, live: bool = False) -> str:
         body.append('<p class="muted">no metrics logged yet.</p>')
 
     # grids
-    scripts = []
     grids = sorted((run / "samples").glob("step_*.png"), key=_step_of) if (run / "samples").is_dir() else []
     body.append("<h2>Samples over training</h2>")
     if grids:
@@ -463,7 +383,6 @@ def build_report(run: Path, live: bool = False) -> str:
                     f'<div class="grids"><figure><img id="grid-img" alt="generated samples" src="{uris[-1][1]}"><figcaption>generated</figcaption></figure>'
                     f'{real_html}</div>')
         body.append(f'<script type="application/json" id="grid-data">{json.dumps(uris)}</script>')
-        scripts.append(GRID_SCRIPT)
     else:
         body.append('<p class="muted">no grids yet.</p>')
     recons = sorted((run / "samples").glob("recon_*.png"), key=_step_of) if (run / "samples").is_dir() else []
@@ -485,7 +404,6 @@ def build_report(run: Path, live: bool = False) -> str:
                     f'<p><input type="range" id="snap-slider" min="0" max="{k}" value="{k}"> <span id="snap-step"></span> ({len(snaps)} snapshots)</p>'
                     '<canvas id="field" width="520" height="520"></canvas>'
                     f'<script type="application/json" id="snapshot-data">{json.dumps(snaps)}</script></section>')
-        scripts.append(FIELD_SCRIPT)
 
     # evaluation
     body.append("<h2>Evaluation</h2>")
@@ -507,16 +425,21 @@ def build_report(run: Path, live: bool = False) -> str:
         body.append(f'<p class="muted">none yet: <code>gankit eval {esc(run)}</code></p>')
 
     body.append(f"<h2>Configuration</h2><pre>{esc(config_text or '(missing)')}</pre>")
-    if live:
-        scripts.append(LIVE_SCRIPT)
-    return page(title, "".join(body), scripts)
+    return page(title, "".join(body), live=live)
 
 
-def page(title: str, body: str, scripts: list[str]) -> str:
-    js = "".join(f"<script>{s}</script>" for s in scripts)
+def _asset(name: str) -> str:
+    from importlib.resources import files
+
+    return (files("gankit") / "web" / name).read_text()
+
+
+def page(title: str, body: str, live: bool = False, script: bool = True) -> str:
+    """A whole page: the style and (with `script`) web/report.js inline; `live` turns on the reload."""
+    js = f"<script>{_asset('report.js')}</script>" if script else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
             f'<link rel="icon" href="data:,"><meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<style>{STYLE}</style></head><body>{body}{js}</body></html>\n")
+            f"<style>{_asset('report.css')}</style></head><body data-live=\"{1 if live else 0}\">{body}{js}</body></html>\n")
 
 
 def write_atomic(path: Path, text: str) -> Path:
@@ -565,4 +488,4 @@ def compare_report(out: Path, rows: list[dict[str, Any]], columns: list[tuple[st
             grids.append(f'<figure><img alt="{esc(r["run"])}" src="{data_uri(buf.getvalue(), "image/png")}"><figcaption>{esc(r["run"])}</figcaption></figure>')
     if grids:
         body.append('<h2>Samples (the same seed for every run)</h2><div class="grids">' + "".join(grids) + "</div>")
-    return write_atomic(out / "compare.html", page("gankit compare", "".join(body), []))
+    return write_atomic(out / "compare.html", page("gankit compare", "".join(body), script=False))
