@@ -196,11 +196,13 @@ def test_resolve_inside_refuses_every_way_out(tmp_path):
     (tmp_path / "secret.txt").write_text("secret")
     (root / "link").symlink_to(tmp_path / "secret.txt")
     (root / "inner").symlink_to(root / "sub")
+    (root / "away").mkdir()
+    (root / "away" / "index.html").symlink_to(tmp_path / "secret.txt")  # a folder's index that links out
     assert resolve_inside(root, "/") == (root / "index.html").resolve()
     assert resolve_inside(root, "/sub/a.js") == (root / "sub" / "a.js").resolve()
     assert resolve_inside(root, "/inner/a.js") == (root / "sub" / "a.js").resolve()  # a symlink that stays inside
     for bad in ("/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "//etc/passwd", "/%2Fetc%2Fpasswd",
-                "/link", "/sub\\..\\..\\secret.txt", "/a%00b"):
+                "/link", "/sub\\..\\..\\secret.txt", "/a%00b", "/away/", "/away"):
         assert resolve_inside(root, bad) is None, bad
 
 

@@ -37,10 +37,10 @@ def resolve_inside(root: Path, url_path: str) -> Path | None:
         return None
     base = root.resolve()
     target = (base / rel).resolve()
-    if target != base and not target.is_relative_to(base):
-        return None
     if target.is_dir():
-        target = target / "index.html"
+        target = (target / "index.html").resolve()  # resolved again: it may be a link too
+    if not target.is_relative_to(base):
+        return None
     return target
 
 
