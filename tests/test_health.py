@@ -102,6 +102,8 @@ def test_divergence_rolls_back_applies_the_remedy_and_ends_healthy(tmp_path, mon
     from gankit.losses import LOSSES
 
     class Explode:
+        relativistic = False
+
         def __init__(self):
             self.inner, self.calls = LOSSES.get("hinge"), 0
             self.d = self.inner.d
