@@ -79,7 +79,7 @@ def test_bad_resolution_and_kind_are_config_errors():
         make_spec(ModelConfig(arch="mlp"), (1, 32, 32), 0, "image")
     with pytest.raises(ConfigError, match="model.conditional"):
         make_spec(ModelConfig(arch="dcgan", conditional=True), (1, 32, 32), 0, "image")
-    with pytest.raises(ConfigError, match="dcgan, mlp, resnet"):
+    with pytest.raises(ConfigError, match="dcgan, mlp, r3gan, resnet"):
         ARCHS.get("stylegan9")
 
 
@@ -105,12 +105,15 @@ def test_one_d_and_one_g_step_move_the_losses(loss_name):
     after = float(d_loss())
     assert after < before, (before, after)
 
-    g_before = float(loss.g(D(G(z))))
+    def g_loss():  # a relativistic loss pairs G's samples with the real batch
+        return loss.g(D(G(z)), D(real).detach()) if loss.relativistic else loss.g(D(G(z)))
+
+    g_before = float(g_loss())
     opt_g.zero_grad()
-    loss.g(D(G(z))).backward()
+    g_loss().backward()
     assert all(p.grad is not None for p in G.parameters())
     opt_g.step()
-    assert float(loss.g(D(G(z)))) < g_before
+    assert float(g_loss()) < g_before
 
 
 def test_loss_values_by_hand():
