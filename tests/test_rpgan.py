@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from gankit.config import make_config
-from gankit.losses import LOSSES, r1_penalty, r2_penalty
 from gankit.loop import train
+from gankit.losses import LOSSES, r1_penalty, r2_penalty
 
 from .conftest import tiny_overrides
 

@@ -64,6 +64,13 @@ def _ort_web_or_refuse() -> Path:
     return found
 
 
+def _onnx_exporter_or_refuse() -> None:
+    try:
+        import onnxscript  # noqa: F401  (torch's exporter needs it)
+    except ImportError:
+        raise GankitError('--format: onnx and web need the ONNX exporter\'s packages: pip install "gankit[onnx]"') from None
+
+
 class _Unconditional(nn.Module):
     """The exported graph's signature: `z` alone."""
 
@@ -84,10 +91,6 @@ class _Conditional(_Unconditional):
 
 def write_onnx(G: nn.Module, meta: dict[str, Any], path: Path) -> dict[str, Any]:
     """G as ONNX (the dynamo exporter, opset 18, dynamic batch); returns the description of its inputs."""
-    try:
-        import onnxscript  # noqa: F401  (the exporter needs it)
-    except ImportError:
-        raise GankitError('--format onnx: needs the ONNX exporter\'s packages: pip install "gankit[onnx]"') from None
     k = int(meta["num_classes"])
     z = torch.randn(EXAMPLE_BATCH, int(meta["z_dim"]), generator=torch.Generator().manual_seed(0))
     args: tuple[torch.Tensor, ...] = (z,)
@@ -120,10 +123,14 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
     if fmt not in FORMATS:
         raise GankitError(f"--format: unknown {fmt!r}; choose from {', '.join(FORMATS)}")
     ort_dir = _ort_web_or_refuse() if fmt == "web" else None
+    if fmt != "safetensors":
+        _onnx_exporter_or_refuse()
     if Path(target).resolve() == out.resolve():
         raise GankitError(f"--out: {out} is the folder being exported; name another")
+    lg = load_generator(target, device)  # a bad run or checkpoint is refused before anything is written
     check_writable(out, flag="--out")
-    lg = load_generator(target, device)
+    for name in (META, ONNX, *PAGE_FILES, *ORT_WEB_FILES):  # what an earlier export of another format left
+        (out / name).unlink(missing_ok=True)
     G = plain_generator(lg.G)
     meta = describe(lg)
     save_file({k: v.contiguous() for k, v in G.state_dict().items()}, str(out / WEIGHTS))

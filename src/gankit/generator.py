@@ -140,11 +140,14 @@ class Generator:
             raise GankitError(f"z: expected shape [N, {self.z_dim}], got {list(z.shape)}")
         if self.num_classes and y is None:
             raise GankitError("y: this generator is conditional; give labels")
-        out = []
-        for i in range(0, len(z), 500):
-            yb = y[i:i + 500].to(self.device) if y is not None else None
-            out.append(self.net(z[i:i + 500].to(self.device), yb).float().cpu())
-        return torch.cat(out)
+        from .sampling import forward_batches
+
+        return forward_batches(self.net, z, y, self.device)
+
+    def _draw(self, n: int, seed: int, label: int | str | None, truncation: float) -> torch.Tensor:
+        if n < 1:
+            raise GankitError(f"n: must be >= 1, got {n}")
+        return self.generate(self.latents(n, seed, truncation), self._labels(n, label))
 
     def _finish(self, x: torch.Tensor) -> np.ndarray:
         from .viz import to_uint8
@@ -153,9 +156,7 @@ class Generator:
 
     def sample(self, n: int = 16, seed: int = 0, label: int | str | None = None, truncation: float = 1.0) -> np.ndarray:
         """n samples; classes in turn (or all `label`) for a conditional generator."""
-        if n < 1:
-            raise GankitError(f"n: must be >= 1, got {n}")
-        return self._finish(self.generate(self.latents(n, seed, truncation), self._labels(n, label)))
+        return self._finish(self._draw(n, seed, label, truncation))
 
     def grid(self, n: int = 16, seed: int = 0, label: int | str | None = None, truncation: float = 1.0, nrow: int | None = None):
         """`sample(...)` tiled into one picture (a PIL image; save it with `.save("grid.png")`)."""
@@ -163,9 +164,7 @@ class Generator:
 
         if self.kind != "image":
             raise GankitError("grid: a 2D generator gives points; use sample()")
-        if n < 1:
-            raise GankitError(f"n: must be >= 1, got {n}")
-        return grid_image(self.generate(self.latents(n, seed, truncation), self._labels(n, label)), nrow=nrow)
+        return grid_image(self._draw(n, seed, label, truncation), nrow=nrow)
 
     def interpolate(self, steps: int = 8, seed: int = 0, label: int | str | None = None, truncation: float = 1.0) -> np.ndarray:
         """`steps` samples along the great circle (slerp) from one seeded latent to another."""

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from .jsonl import read_jsonl
+
 # thresholds (all relative to the run's own early behaviour or to real data)
 WARMUP = 3  # log intervals before any judgement (the first steps of any GAN look odd)
 COLLAPSE_RATIO = 0.35  # sample diversity below this fraction of real data's
@@ -316,17 +318,6 @@ class DiversityProbe:
 def write_finding(path: Path, f: Finding) -> None:
     with open(path, "a") as fh:
         fh.write(json.dumps(asdict(f)) + "\n")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file; a line being written right now is left out."""
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
 
 
 def replay(metrics_path: Path, cfg) -> list[Finding]:

@@ -45,6 +45,12 @@ LOSSES.register("lsgan")(Loss(
 ))
 
 
+def generator_loss(loss: Loss, fake_logits: Tensor, real_logits: Callable[[], Tensor]) -> Tensor:
+    """G's side of `loss`; `real_logits()` (D on the paired real batch) is computed only for a
+    relativistic loss, which compares the two."""
+    return loss.g(fake_logits, real_logits()) if loss.relativistic else loss.g(fake_logits)
+
+
 # relativistic pairing (RpGAN, Jolicoeur-Martineau 2019; the loss of R3GAN, Huang et al. 2024): D judges
 # each real sample against a generated one, softplus(-(D(x_r) - D(x_f))), and G the other way round;
 # pairs are rows i of the real and generated batches

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .jsonl import read_jsonl
+
 MAX_POINTS = 400  # per curve
 MAX_GRIDS = 40
 MAX_SNAPSHOTS = 60
@@ -47,37 +49,6 @@ EVAL_KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverag
 
 # ---- reading the run's files --------------------------------------------------------------------
 
-def read_jsonl(path: Path, notes: list[str]) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file; a damaged line becomes a note, not an error."""
-    if not path.is_file():
-        return []
-    out, bad = [], []
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as e:
-        notes.append(f"{path.name}: cannot be read ({e.strerror or e})")
-        return []
-    lines = text.split("\n")
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            bad.append(i)
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-        else:
-            bad.append(i)
-    if bad:
-        last_line = max(i for i, line in enumerate(lines, 1) if line.strip())
-        last = " (the last line: a write cut short?)" if bad[-1] == last_line else ""
-        notes.append(f"{path.name}: {len(bad)} line(s) not readable as JSON records, left out: line "
-                     f"{', '.join(map(str, bad[:8]))}{' ...' if len(bad) > 8 else ''}{last}")
-    return out
-
-
 def run_info(run: Path, notes: list[str]) -> dict[str, Any]:
     """What training wrote about itself (run.json); else what the newest checkpoint holds."""
     p = run / "run.json"
@@ -88,6 +59,7 @@ def run_info(run: Path, notes: list[str]) -> dict[str, Any]:
             notes.append("run.json: not readable; the data and network details come from the newest checkpoint")
     try:
         from .checkpoint import latest_valid
+        from .run import trainable_count
 
         found = latest_valid(run / "checkpoints")
     except Exception:  # noqa: BLE001 - the report must not fail on a bad checkpoint
@@ -95,13 +67,9 @@ def run_info(run: Path, notes: list[str]) -> dict[str, Any]:
     if found is None:
         return {}
     state = found[1]
-
-    def count(sd: dict[str, Any]) -> int:
-        return sum(v.numel() for k, v in sd.items() if v.is_floating_point() and "running" not in k and not k.endswith(("weight_u", "weight_v")))
-
     cfg = state.get("config", {})
     return {"data": state.get("data", {}), "family": cfg.get("model", {}).get("family"), "arch": cfg.get("model", {}).get("arch"),
-            "params_g": count(state["G"]), "params_d": count(state["D"]), "gankit": state.get("version")}
+            "params_g": trainable_count(state["G"]), "params_d": trainable_count(state["D"]), "gankit": state.get("version")}
 
 
 def _step_of(path: Path) -> int:

@@ -173,7 +173,7 @@ class LoadedGenerator:
     state: dict[str, Any] | None = None  # the whole checkpoint (None for an export, which holds G alone)
 
 
-def _trainable(state_dict: dict[str, torch.Tensor]) -> int:
+def trainable_count(state_dict: dict[str, torch.Tensor]) -> int:
     """Weights in a state dict, not BN running statistics nor spectral-norm power-iteration vectors."""
     return sum(v.numel() for k, v in state_dict.items()
                if v.is_floating_point() and "running" not in k and not k.endswith(("weight_u", "weight_v")))
@@ -209,4 +209,4 @@ def load_generator(target: str | Path, device: str = "cpu", flag: str = "--devic
         raise CheckpointError(f"{path}: G_ema does not fit the stored architecture ({str(e).splitlines()[0][:200]})") from None
     G = G.to(pick_device(device, flag)).eval().requires_grad_(False)
     return LoadedGenerator(G, cfg, spec, meta, int(state["step"]), path, int(state.get("images", 0)),
-                           float(state.get("wall", 0.0)), _trainable(state["D"]), state)
+                           float(state.get("wall", 0.0)), trainable_count(state["D"]), state)

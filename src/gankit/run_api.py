@@ -55,9 +55,9 @@ class Run:
 
     def metrics(self) -> list[dict[str, Any]]:
         """metrics.jsonl as a list of records (unreadable lines left out)."""
-        from .report import read_jsonl
+        from .jsonl import read_jsonl
 
-        return read_jsonl(self.folder / "metrics.jsonl", [])
+        return read_jsonl(self.folder / "metrics.jsonl")
 
     def generator(self, device: str = "cpu"):
         """G_ema of the newest checkpoint (`gankit.load(self.folder)`)."""

@@ -46,20 +46,13 @@ def recalibrate_bn(G: nn.Module, z_dim: int, num_classes: int, device: torch.dev
 
 
 @torch.no_grad()
-def generate(G: nn.Module, n: int, z_dim: int, num_classes: int, device: torch.device, seed: int = 0,
-             truncation: float = 1.0, label: int | None = None, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """n samples from G in eval mode, on the CPU; labels balanced (or all `label`)."""
-    gen = torch.Generator().manual_seed(seed)
-    z = latents(n, z_dim, gen, truncation)
-    if num_classes:
-        y = torch.full((n,), label, dtype=torch.long) if label is not None else balanced_labels(n, num_classes)
-    else:
-        y = None
+def forward_batches(G: nn.Module, z: torch.Tensor, y: torch.Tensor | None, device: torch.device, batch: int = 500) -> torch.Tensor:
+    """G(z, y) in eval mode, `batch` rows at a time (a progress bar from PROGRESS_FROM rows), on the CPU."""
     was = G.training
     G.eval()
     out = []
-    bar = Progress(n, "generating", "img") if n >= PROGRESS_FROM else None
-    for i in range(0, n, batch):
+    bar = Progress(len(z), "generating", "img") if len(z) >= PROGRESS_FROM else None
+    for i in range(0, len(z), batch):
         yb = y[i:i + batch].to(device) if y is not None else None
         out.append(G(z[i:i + batch].to(device), yb).float().cpu())
         if bar is not None:
@@ -67,7 +60,18 @@ def generate(G: nn.Module, n: int, z_dim: int, num_classes: int, device: torch.d
     if bar is not None:
         bar.close()
     G.train(was)
-    return torch.cat(out), y
+    return torch.cat(out)
+
+
+def generate(G: nn.Module, n: int, z_dim: int, num_classes: int, device: torch.device, seed: int = 0,
+             truncation: float = 1.0, label: int | None = None, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """n samples from G in eval mode, on the CPU; labels balanced (or all `label`)."""
+    z = latents(n, z_dim, torch.Generator().manual_seed(seed), truncation)
+    if num_classes:
+        y = torch.full((n,), label, dtype=torch.long) if label is not None else balanced_labels(n, num_classes)
+    else:
+        y = None
+    return forward_batches(G, z, y, device, batch), y
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .data import Dataset
-from .losses import Loss
+from .losses import Loss, generator_loss
 
 N_POINTS = 240  # real and generated points shown (a multiple of every usual PacGAN pack)
 N_ARROWS = 80
@@ -52,13 +52,7 @@ class Snapshots:
                 fake = G(self.z.to(device), self.y.to(device) if self.y is not None else None).float()
                 field = self._d(D, self.plane.to(device)).reshape(FIELD, FIELD)
             x = fake[:N_ARROWS].detach().requires_grad_(True)
-            d_fake = self._d(D, x)
-            if self.loss.relativistic:
-                with torch.no_grad():
-                    d_real = self._d(D, self.real[:N_ARROWS].to(device))
-                loss_g = self.loss.g(d_fake, d_real)
-            else:
-                loss_g = self.loss.g(d_fake)
+            loss_g = generator_loss(self.loss, self._d(D, x), lambda: self._d(D, self.real[:N_ARROWS].to(device)).detach())
             (grad,) = torch.autograd.grad(loss_g, x)  # only x's gradient: D's .grad untouched
         finally:
             G.train(modes[0])

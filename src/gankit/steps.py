@@ -15,7 +15,7 @@ from torch import nn
 from .batches import Batches
 from .dist import World
 from .guard import FiniteGuard
-from .losses import Loss, gradient_penalty, r1_penalty, r2_penalty
+from .losses import Loss, generator_loss, gradient_penalty, r1_penalty, r2_penalty
 from .registry import Registry
 from .run import Parts
 from .sampling import latents
@@ -99,11 +99,8 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     # G step: D frozen so its weight gradients are not computed; generated classes follow the real batch's
     p.D.requires_grad_(False)
     with k.autocast():
-        fake_logits_g = k.D_of(p, fake_g, y).float()
-        if k.loss.relativistic:  # paired with D's logits on the same real batch (D is frozen: no gradient into it)
-            loss_g = k.loss.g(fake_logits_g, k.D_of(p, real, y).float())
-        else:
-            loss_g = k.loss.g(fake_logits_g)
+        # a relativistic loss pairs them with D's logits on the same real batch (D is frozen: no gradient into it)
+        loss_g = generator_loss(k.loss, k.D_of(p, fake_g, y).float(), lambda: k.D_of(p, real, y).float())
     p.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     loss_g = world.average_grads(g_params, loss_g)
