@@ -252,6 +252,30 @@ class VAEConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    images: int = 0
+    """Images shown to D over which the values below move from their start to their end on a half
+    cosine (R3GAN's schedules), then stay; 0: no schedule."""
+    lr: float = 1.0
+    """Final learning rates as a fraction of train.lr_g and train.lr_d (R3GAN: 0.25, 2e-4 to 5e-5)."""
+    penalty: float = 1.0
+    """Final weights of loss.r1, loss.r2 and loss.gp as a fraction of theirs (R3GAN: 0.1)."""
+    beta2: float | None = None
+    """Final Adam beta2 of both networks, from train.betas_g / betas_d (R3GAN: 0.9 to 0.99); null: fixed."""
+    augment_p: float | None = None
+    """Final augment.p, from augment.p (R3GAN, CIFAR-10: 0 to 0.55); null: fixed."""
+
+    def __post_init__(self) -> None:
+        _check(self.images >= 0, "schedule.images", f"must be >= 0, got {self.images}")
+        _check(0 < self.lr <= 10, "schedule.lr", f"must be in (0, 10], got {self.lr}")
+        _check(0 <= self.penalty <= 10, "schedule.penalty", f"must be in [0, 10], got {self.penalty}")
+        _check(self.beta2 is None or 0 <= self.beta2 < 1, "schedule.beta2", f"must be in [0, 1), got {self.beta2}")
+        _check(self.augment_p is None or 0 <= self.augment_p <= 1, "schedule.augment_p", f"must be in [0, 1], got {self.augment_p}")
+        moved = self.lr != 1.0 or self.penalty != 1.0 or self.beta2 is not None or self.augment_p is not None
+        _check(self.images > 0 or not moved, "schedule.images", "is 0 (no schedule), but end values are set: give the images to anneal over")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     report: bool = True
     """Write report.html into the run folder at every checkpoint and at the end."""
@@ -275,6 +299,8 @@ class Config:
     """Differentiable augmentation of D's inputs."""
     vae: VAEConfig = field(default_factory=VAEConfig)
     """The VAE's likelihood and KL weight (used when model.family=vae)."""
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    """Values annealed over the run (learning rates, beta2, penalties, augmentation p)."""
     log: LogConfig = field(default_factory=LogConfig)
     """What the run writes for people to look at besides metrics.jsonl and grids."""
 
@@ -289,6 +315,8 @@ class Config:
             raise ConfigError("train.compile: torch.compile cannot differentiate twice; turn it off or set loss.gp, loss.r1 and loss.r2 to 0")
         if self.model.arch == "mlp" and self.augment.policy:
             raise ConfigError("augment.policy: image augmentation does not apply to model.arch=mlp (2D points)")
+        if self.schedule.augment_p is not None and (self.augment.adaptive or not self.augment.policy):
+            raise ConfigError("schedule.augment_p: needs augment.policy and a fixed probability (augment.adaptive=false)")
         if self.train.batch_size % self.model.pac:
             raise ConfigError(f"train.batch_size: {self.train.batch_size} is not a multiple of model.pac={self.model.pac}")
 

@@ -216,6 +216,8 @@ def metrics_record(p: Parts, acc: dict[str, torch.Tensor], n_good: float, images
                 "nonfinite": p.counters["nonfinite"], "peak_rss_mb": peak_rss_mb()})
     if p.augment.active:
         rec.update({"augment_p": round(p.augment.p, 5), "r_t": round(p.augment.rt, 5)})
+    if p.cfg.schedule.images and p.now is not None:  # what the schedule has reached
+        rec.update({"beta2_g": round(p.now.beta2_g, 6), "r1_weight": round(p.now.r1, 8), "r2_weight": round(p.now.r2, 8)})
     return rec
 
 

@@ -1,7 +1,6 @@
 """The training loop: one function, readable top to bottom."""
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import console
+from . import console, schedule
 from .batches import Batches
 from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries
 from .config import Config, dump_yaml
@@ -32,15 +31,6 @@ from .steps import STEPS, Tools
 
 class Interrupted(GankitError):
     """SIGTERM or Ctrl-C: the run saved a checkpoint and stopped."""
-
-
-def lr_factor(kind: str, step: int, total: int) -> float:
-    t = min(step / total, 1.0)
-    if kind == "linear":
-        return 1.0 - t
-    if kind == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * t))
-    return 1.0
 
 
 def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None = None, quiet: bool = False) -> Parts:
@@ -146,11 +136,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
     try:
         budget_spent = t.max_minutes > 0 and wall0 >= 60 * t.max_minutes  # a resumed run that already used its time
         while p.step < t.steps and not budget_spent:
-            f = lr_factor(t.lr_decay, p.step, t.steps)
-            for g in p.opt_g.param_groups:
-                g["lr"] = p.cfg.train.lr_g * f  # p.cfg: a rollback may have lowered it
-            for g in p.opt_d.param_groups:
-                g["lr"] = p.cfg.train.lr_d * f
+            schedule.apply(p)  # this step's learning rates, beta2, penalty weights, augmentation p
             guard.begin()
             finite, stats = step(p, tools, r1_penalty)
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, schedule
 from .augment import Augmenter
 from .batches import DataOrder
 from .checkpoint import load_target
@@ -80,6 +80,7 @@ class Parts:
     extra: dict[str, Any] = field(default_factory=dict)  # adaptive values of other components
     bn_step: int = -1  # the step G_ema's batch-norm statistics were last recomputed for
     world: World = field(default_factory=World)  # this process's place in a multi-process run
+    now: Any = None  # this step's scheduled values (schedule.Now), set by schedule.apply
     # a VAE run (model.family=vae) keeps its decoder in G / G_ema and its encoder in D
 
 
@@ -109,6 +110,7 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
         cfg, spec, device, G, D, G_ema, opt_g, opt_d,
         DataOrder(len(ds), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
         Augmenter(cfg.augment, cfg.train.batch_size, cfg.train.seed, world.rank, world.size), world=world,
+        now=schedule.values(cfg, 0, 0),
     )
 
 

@@ -77,14 +77,15 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
             fake_logits = k.D_of(p, fake, y).float()
             loss_d = k.loss.d(real_logits, fake_logits)
         D_packed = lambda x, yy: k.D_packed(p, x, yy)  # noqa: E731
-        if p.cfg.loss.gp > 0:
+        w = p.now  # this step's penalty weights (the schedule may anneal them)
+        if w.gp > 0:
             eps = torch.rand(B)[k.mine]  # interpolation weights of the global batch
-            loss_d = loss_d + p.cfg.loss.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y, eps)
+            loss_d = loss_d + w.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y, eps)
         every = p.cfg.loss.r1_every  # lazy R1: every k-th D step, k times the weight
-        if p.cfg.loss.r1 > 0 and (p.step * t.d_steps + i) % every == 0:
-            loss_d = loss_d + p.cfg.loss.r1 * every * r1(D_packed, p.augment(real), y)
-        if p.cfg.loss.r2 > 0 and (p.step * t.d_steps + i) % every == 0:
-            loss_d = loss_d + p.cfg.loss.r2 * every * r2_penalty(D_packed, p.augment(fake.float()), y)
+        if w.r1 > 0 and (p.step * t.d_steps + i) % every == 0:
+            loss_d = loss_d + w.r1 * every * r1(D_packed, p.augment(real), y)
+        if w.r2 > 0 and (p.step * t.d_steps + i) % every == 0:
+            loss_d = loss_d + w.r2 * every * r2_penalty(D_packed, p.augment(fake.float()), y)
         p.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         loss_d = world.average_grads(d_params, loss_d)  # gradients and the loss: means over ranks
