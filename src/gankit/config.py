@@ -85,10 +85,13 @@ class ModelConfig:
     """r3gan only: channels per stage from 4x4 up (one value: every stage; empty: 2 x model.width)."""
     blocks: tuple[int, ...] = ()
     """r3gan only: residual blocks per stage from 4x4 up (one value: every stage; empty: 1 each)."""
+    style_mixing: float = 0.0
+    """stylegan2 only: probability that a training batch mixes two latents' styles at a random layer (StyleGAN2: 0.9)."""
 
     def __post_init__(self) -> None:
         _check(all(w >= 1 for w in self.widths), "model.widths", f"must be >= 1, got {list(self.widths)}")
         _check(all(b >= 0 for b in self.blocks), "model.blocks", f"must be >= 0, got {list(self.blocks)}")
+        _check(0 <= self.style_mixing <= 1, "model.style_mixing", f"must be in [0, 1], got {self.style_mixing}")
         _check(1 <= self.z_dim <= 4096, "model.z_dim", f"must be 1..4096, got {self.z_dim}")
         _check(1 <= self.width <= 4096, "model.width", f"must be 1..4096, got {self.width}")
         _check(1 <= self.depth <= 32, "model.depth", f"must be 1..32, got {self.depth}")
@@ -110,12 +113,18 @@ class LossConfig:
     """R2 penalty weight (squared gradient norm of D on generated data; R3GAN pairs it with R1)."""
     r1_every: int = 1
     """Lazy R1 (StyleGAN2): apply the penalty (and R2) on every k-th D step only, with weight r1 * k."""
+    pl_weight: float = 0.0
+    """stylegan2 only: path-length regularisation of G (StyleGAN2: 2; its CIFAR-10 recipe: 0)."""
+    pl_every: int = 4
+    """Lazy path-length regularisation: every k-th G step, with weight pl_weight * k."""
 
     def __post_init__(self) -> None:
         _check(self.gp >= 0, "loss.gp", f"must be >= 0, got {self.gp}")
         _check(self.r1 >= 0, "loss.r1", f"must be >= 0, got {self.r1}")
         _check(self.r2 >= 0, "loss.r2", f"must be >= 0, got {self.r2}")
         _check(self.r1_every >= 1, "loss.r1_every", f"must be >= 1, got {self.r1_every}")
+        _check(self.pl_weight >= 0, "loss.pl_weight", f"must be >= 0, got {self.pl_weight}")
+        _check(self.pl_every >= 1, "loss.pl_every", f"must be >= 1, got {self.pl_every}")
 
 
 @dataclass(frozen=True)
@@ -311,8 +320,10 @@ class Config:
                              (self.loss.gp > 0, "loss.gp"), (self.loss.r1 > 0, "loss.r1"), (self.loss.r2 > 0, "loss.r2"), (self.train.d_steps != 1, "train.d_steps")):
                 if bad:
                     raise ConfigError(f"{key}: not used by model.family=vae (an unconditional image VAE); remove it or train a gan")
-        if self.train.compile and (self.loss.gp > 0 or self.loss.r1 > 0 or self.loss.r2 > 0):
-            raise ConfigError("train.compile: torch.compile cannot differentiate twice; turn it off or set loss.gp, loss.r1 and loss.r2 to 0")
+        if self.train.compile and (self.loss.gp > 0 or self.loss.r1 > 0 or self.loss.r2 > 0 or self.loss.pl_weight > 0):
+            raise ConfigError("train.compile: torch.compile cannot differentiate twice; turn it off or set loss.gp, loss.r1, loss.r2 and loss.pl_weight to 0")
+        if self.loss.pl_weight > 0 and self.model.arch != "stylegan2":
+            raise ConfigError(f"loss.pl_weight: path-length regularisation needs model.arch=stylegan2 (its mapping network), not {self.model.arch}")
         if self.model.arch == "mlp" and self.augment.policy:
             raise ConfigError("augment.policy: image augmentation does not apply to model.arch=mlp (2D points)")
         if self.schedule.augment_p is not None and (self.augment.adaptive or not self.augment.policy):

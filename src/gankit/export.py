@@ -89,6 +89,18 @@ class _Conditional(_Unconditional):
         return self.G(z, y)
 
 
+class _UnconditionalW(_Unconditional):
+    """`z` and `psi` [1], the truncation in W of a generator with a mapping network."""
+
+    def forward(self, z: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.G(z, None, truncation=psi)
+
+
+class _ConditionalW(_Unconditional):
+    def forward(self, z: torch.Tensor, y: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.G(z, y, truncation=psi)
+
+
 def write_onnx(G: nn.Module, meta: dict[str, Any], path: Path) -> dict[str, Any]:
     """G as ONNX (the dynamo exporter, opset 18, dynamic batch); returns the description of its inputs."""
     k = int(meta["num_classes"])
@@ -98,19 +110,24 @@ def write_onnx(G: nn.Module, meta: dict[str, Any], path: Path) -> dict[str, Any]
     if k:
         args = (z, torch.eye(k)[torch.arange(EXAMPLE_BATCH) % k])
         names.append("y")
+    in_w = bool(getattr(G, "truncates_w", False))
+    wrapper = {(False, False): _Unconditional, (True, False): _Conditional, (False, True): _UnconditionalW, (True, True): _ConditionalW}[(bool(k), in_w)]
     batch = torch.export.Dim("batch")
-    dims = {n: {0: batch} for n in names}
+    dims: dict[str, Any] = {n: {0: batch} for n in names}
+    if in_w:
+        args, dims["psi"] = (*args, torch.full((1,), 0.7)), None
+        names.append("psi")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export((_Conditional(G) if k else _Unconditional(G)).eval(), args, input_names=names,
+        program = torch.onnx.export(wrapper(G).eval(), args, input_names=names,
                                     output_names=["images" if meta["kind"] == "image" else "points"],
                                     opset_version=OPSET, dynamo=True, dynamic_shapes=dims, verbose=False,
                                     optimize=True, external_data=False)
     program.save(str(path), external_data=False)
     out_shape = ["batch", *meta["output"]["shape"]]
     return {"file": path.name, "opset": OPSET, "sha256": sha256_of(path),
-            "inputs": {"z": ["batch", int(meta["z_dim"])], **({"y": ["batch", k]} if k else {})},
+            "inputs": {"z": ["batch", int(meta["z_dim"])], **({"y": ["batch", k]} if k else {}), **({"psi": [1]} if in_w else {})},
             "output": {"name": "images" if meta["kind"] == "image" else "points", "shape": out_shape}}
 
 

@@ -24,6 +24,8 @@ FORMAT_VERSION = 1
 META, WEIGHTS, ONNX = "generator.json", "generator.safetensors", "generator.onnx"
 
 
+W_TRUNCATION = "w_avg + psi * (w - w_avg)"  # generator.json: truncation in W (input psi [1] of the ONNX graph)
+
 def is_export(path: str | Path) -> bool:
     return (Path(path) / META).is_file()
 
@@ -124,30 +126,37 @@ class Generator:
             raise GankitError(f"label: must be 0..{self.num_classes - 1}, got {label}")
         return torch.full((n,), int(label), dtype=torch.long)
 
+    @property
+    def truncates_w(self) -> bool:
+        """Truncation acts on w, the mapping network's output (StyleGAN2), rather than scaling z."""
+        return bool(getattr(self.net, "truncates_w", False))
+
     def latents(self, n: int, seed: int = 0, truncation: float = 1.0) -> torch.Tensor:
-        """The latents `sample(n, seed, truncation=...)` uses: N(0, I) draws times `truncation`."""
-        from .sampling import latents
+        """The latents `sample(n, seed, truncation=...)` uses: N(0, I) draws, times `truncation`
+        unless the generator truncates in W (then `generate(z, truncation=...)` applies it)."""
+        from .sampling import latents, truncation_of
 
         if not 0 < truncation <= 2:
             raise GankitError(f"truncation: must be in (0, 2], got {truncation}")
-        return latents(n, self.z_dim, torch.Generator().manual_seed(seed), truncation)
+        return latents(n, self.z_dim, torch.Generator().manual_seed(seed), truncation_of(self.net, truncation)[0])
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:
         """The network's raw output for latents `z` [N, z_dim] and labels `y` ([N] integers, or [N, K]
-        class weights): images in [-1, 1] [N, C, H, W] (points [N, 2]), on the CPU."""
+        class weights): images in [-1, 1] [N, C, H, W] (points [N, 2]), on the CPU. `truncation`
+        applies only to a generator that truncates in W (`truncates_w`); scale z for the others."""
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise GankitError(f"z: expected shape [N, {self.z_dim}], got {list(z.shape)}")
         if self.num_classes and y is None:
             raise GankitError("y: this generator is conditional; give labels")
         from .sampling import forward_batches
 
-        return forward_batches(self.net, z, y, self.device)
+        return forward_batches(self.net, z, y, self.device, truncation=truncation)
 
     def _draw(self, n: int, seed: int, label: int | str | None, truncation: float) -> torch.Tensor:
         if n < 1:
             raise GankitError(f"n: must be >= 1, got {n}")
-        return self.generate(self.latents(n, seed, truncation), self._labels(n, label))
+        return self.generate(self.latents(n, seed, truncation), self._labels(n, label), truncation)
 
     def _finish(self, x: torch.Tensor) -> np.ndarray:
         from .viz import to_uint8
@@ -174,7 +183,7 @@ class Generator:
             raise GankitError(f"steps: an interpolation needs at least 2, got {steps}")
         a, b = self.latents(2, seed, truncation)
         z = torch.stack([slerp(a, b, t / (steps - 1)) for t in range(steps)])
-        return self._finish(self.generate(z, self._labels(steps, label if label is not None else (0 if self.num_classes else None))))
+        return self._finish(self.generate(z, self._labels(steps, label if label is not None else (0 if self.num_classes else None)), truncation))
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:
@@ -202,7 +211,8 @@ def describe(lg: Any) -> dict[str, Any]:
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "gankit": __version__,
         "family": lg.cfg.model.family, "arch": lg.cfg.model.arch, "spec": spec,
-        "z_dim": lg.spec.z_dim, "latent": {"prior": "normal", "mean": 0.0, "std": 1.0, "truncation": "z * psi"},
+        "z_dim": lg.spec.z_dim, "latent": {"prior": "normal", "mean": 0.0, "std": 1.0,
+                                           "truncation": W_TRUNCATION if getattr(lg.G, "truncates_w", False) else "z * psi"},
         "num_classes": lg.spec.num_classes, "class_names": list(data.get("class_names") or [])[: lg.spec.num_classes]
         or [str(i) for i in range(lg.spec.num_classes)],
         "kind": data["kind"],

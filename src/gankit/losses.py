@@ -1,9 +1,10 @@
-"""Adversarial losses (pure functions of D's logits) and regularisers (functions of D).
+"""Adversarial losses (pure functions of D's logits) and regularisers (functions of D, and G's path length).
 
 Each loss has a D side (minimised by D) and a G side (minimised by G).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -87,3 +88,18 @@ def r2_penalty(D, fake: Tensor, y: Tensor | None) -> Tensor:
     """R2 (Mescheder et al. 2018; with R1 in R3GAN): 0.5 * E[||grad D(x_fake)||^2], zero-centred on
     generated samples (given detached)."""
     return r1_penalty(D, fake, y)
+
+
+def path_lengths(G, z: Tensor, y: Tensor | None, noise: Tensor) -> Tensor:
+    """StyleGAN2's path lengths [N]: || J_w^T n || with n = `noise` / sqrt(H * W) (image-shaped
+    standard normal draws) and J_w the Jacobian of G's synthesis by its styles w, averaged over layers."""
+    ws = G.ws(z, y)
+    img = G.synthesis(ws)
+    n = noise.to(img.dtype) / math.sqrt(img.shape[2] * img.shape[3])
+    (g,) = torch.autograd.grad((img * n).sum(), ws, create_graph=True)
+    return g.float().square().sum(2).mean(1).sqrt()
+
+
+def path_length_penalty(lengths: Tensor, target: Tensor | float) -> Tensor:
+    """E[(||J_w^T n|| - a)^2], `a` the running mean of the path lengths (StyleGAN2, decay 0.01)."""
+    return (lengths - target).square().mean()

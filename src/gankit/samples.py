@@ -11,7 +11,7 @@ import torch
 from .errors import GankitError
 from .paths import check_output_file, check_writable
 from .run import load_generator
-from .sampling import generate, interpolation_path
+from .sampling import generate, interpolation_path, truncation_of
 from .viz import grid_image, save_gif, save_grid, to_uint8
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -76,7 +76,8 @@ def sample_command(a: argparse.Namespace) -> None:
             if ncls:
                 y = (torch.full((n,), a.label) if a.label is not None else torch.arange(n) % ncls).to(device)
             for z in interpolation_path(a.interpolate, 12, z_dim, gen, n):
-                frames.append(grid_image(lg.G((z * a.truncation).to(device), y).float().cpu(), nrow=math.ceil(math.sqrt(n))))
+                scale, kw = truncation_of(lg.G, a.truncation)
+                frames.append(grid_image(lg.G((z * scale).to(device), y, **kw).float().cpu(), nrow=math.ceil(math.sqrt(n))))
         save_gif(frames, out)
     else:
         x, y = generate(lg.G, n, z_dim, ncls, device, seed=a.seed, truncation=a.truncation, label=a.label)

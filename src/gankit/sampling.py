@@ -9,6 +9,14 @@ from .console import Progress
 PROGRESS_FROM = 5000  # samples: fewer take a moment, more get a progress bar
 
 
+def truncation_of(G: nn.Module, psi: float) -> tuple[float, dict]:
+    """How truncation psi applies to G: (the factor on z, G's keyword arguments). Most generators
+    scale z; one with a mapping network (`truncates_w`, StyleGAN2) pulls w towards its mean."""
+    if getattr(G, "truncates_w", False):
+        return 1.0, ({"truncation": psi} if psi != 1.0 else {})
+    return psi, {}
+
+
 def latents(n: int, z_dim: int, gen: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
     """Standard normal latents, scaled by psi = `truncation` (< 1 trades variety for quality)."""
     z = torch.randn(n, z_dim, generator=gen)
@@ -46,15 +54,18 @@ def recalibrate_bn(G: nn.Module, z_dim: int, num_classes: int, device: torch.dev
 
 
 @torch.no_grad()
-def forward_batches(G: nn.Module, z: torch.Tensor, y: torch.Tensor | None, device: torch.device, batch: int = 500) -> torch.Tensor:
-    """G(z, y) in eval mode, `batch` rows at a time (a progress bar from PROGRESS_FROM rows), on the CPU."""
+def forward_batches(G: nn.Module, z: torch.Tensor, y: torch.Tensor | None, device: torch.device, batch: int = 500,
+                    truncation: float = 1.0) -> torch.Tensor:
+    """G(z, y) in eval mode, `batch` rows at a time (a progress bar from PROGRESS_FROM rows), on the CPU;
+    `truncation` for a generator that truncates in W (z is used as given: scale it for the others)."""
+    _, kw = truncation_of(G, truncation)
     was = G.training
     G.eval()
     out = []
     bar = Progress(len(z), "generating", "img") if len(z) >= PROGRESS_FROM else None
     for i in range(0, len(z), batch):
         yb = y[i:i + batch].to(device) if y is not None else None
-        out.append(G(z[i:i + batch].to(device), yb).float().cpu())
+        out.append(G(z[i:i + batch].to(device), yb, **kw).float().cpu())
         if bar is not None:
             bar.update(len(out[-1]))
     if bar is not None:
@@ -66,12 +77,13 @@ def forward_batches(G: nn.Module, z: torch.Tensor, y: torch.Tensor | None, devic
 def generate(G: nn.Module, n: int, z_dim: int, num_classes: int, device: torch.device, seed: int = 0,
              truncation: float = 1.0, label: int | None = None, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
     """n samples from G in eval mode, on the CPU; labels balanced (or all `label`)."""
-    z = latents(n, z_dim, torch.Generator().manual_seed(seed), truncation)
+    scale, _ = truncation_of(G, truncation)
+    z = latents(n, z_dim, torch.Generator().manual_seed(seed), scale)
     if num_classes:
         y = torch.full((n,), label, dtype=torch.long) if label is not None else balanced_labels(n, num_classes)
     else:
         y = None
-    return forward_batches(G, z, y, device, batch), y
+    return forward_batches(G, z, y, device, batch, truncation), y
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

@@ -15,7 +15,7 @@ from torch import nn
 from .batches import Batches
 from .dist import World
 from .guard import FiniteGuard
-from .losses import Loss, generator_loss, gradient_penalty, r1_penalty, r2_penalty
+from .losses import Loss, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty
 from .registry import Registry
 from .run import Parts
 from .sampling import latents
@@ -68,9 +68,8 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     g_params, d_params = k.g_params, k.d_params
     for i in range(t.d_steps):
         real, y = k.batches.real(p.order.next(B)[k.mine])
-        z = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])  # drawn for the global batch
         with torch.set_grad_enabled(i == t.d_steps - 1), k.autocast():
-            fake_g = k.G(z, y)
+            fake_g = generate(p, k, B, y)
         fake = fake_g.detach()
         with k.autocast():
             real_logits = k.D_of(p, real, y).float()
@@ -102,8 +101,9 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     with k.autocast():
         # a relativistic loss pairs them with D's logits on the same real batch (D is frozen: no gradient into it)
         loss_g = generator_loss(k.loss, k.D_of(p, fake_g, y).float(), lambda: k.D_of(p, real, y).float())
+    pl = path_length_term(p, k, B, y) if p.cfg.loss.pl_weight > 0 and p.step % p.cfg.loss.pl_every == 0 else None
     p.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
+    (loss_g if pl is None else loss_g + pl).backward()
     loss_g = world.average_grads(g_params, loss_g)
     p.D.requires_grad_(True)
     gn_g = grad_norm(g_params)
@@ -116,6 +116,36 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
         "d_acc": 0.5 * ((r > 0).float().mean() + (f < 0).float().mean()), "r_t": torch.sign(r).mean(),
         "grad_norm_d": gn_d, "grad_norm_g": gn_g,
     })
+
+
+def generate(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
+    """G's batch for this process: latents drawn for the global batch; with `model.style_mixing`, a
+    second latent and a cutoff layer, drawn (also for the global batch) from the same stream."""
+    z = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])
+    mixing = p.cfg.model.style_mixing
+    if mixing <= 0:
+        return k.G(z, y)
+    z2 = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])
+    cutoff = int(torch.randint(1, p.G.num_ws, (), generator=p.latent_gen))
+    if float(torch.rand((), generator=p.latent_gen)) >= mixing:
+        cutoff = p.G.num_ws  # no mixing this batch
+    return k.G(z, y, mix=(z2, cutoff))
+
+
+def path_length_term(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
+    """Lazy path-length regularisation (StyleGAN2): on half the global batch (latents and the
+    image-shaped noise drawn for it, this process's rows taken), weight pl_weight * pl_every; the
+    running mean of the lengths (`p.extra["pl_mean"]`) is the same on every rank."""
+    n = B // 2 if (B // 2) % k.world.size == 0 and B >= 2 else B
+    rows = k.world.share(n)
+    z = k.batches.send(latents(n, p.spec.z_dim, p.latent_gen)[rows])
+    noise = k.batches.send(torch.randn((n, *p.spec.shape), generator=p.latent_gen)[rows])
+    with k.autocast():
+        lengths = path_lengths(p.G, z, None if y is None else y[:len(z)], noise)
+    mean = k.world.mean({"pl": lengths.detach().mean()})["pl"]
+    target = torch.as_tensor(p.extra.get("pl_mean", 0.0), dtype=mean.dtype, device=mean.device).lerp(mean, 0.01)
+    p.extra["pl_mean"] = float(target)
+    return path_length_penalty(lengths, target) * p.cfg.loss.pl_weight * p.cfg.loss.pl_every
 
 
 @STEPS.register("vae")

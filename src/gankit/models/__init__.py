@@ -47,15 +47,23 @@ class Arch:
     discriminator: type
     kind: str  # "image" | "points"
     resolutions: tuple[int, ...] = ()
+    options: tuple[str, ...] = ()  # which of OPTIONS (model.<key>) it reads
 
 
-def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = ()):
+OPTIONS = ("d_extra", "g_extra", "widths", "blocks", "style_mixing")  # model keys only some architectures have
+
+
+def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = (), options: tuple[str, ...] = ()):
     def deco(module_classes: tuple[type, type]):
         g, d = module_classes
-        ARCHS.register(name)(Arch(g, d, kind, resolutions))
+        ARCHS.register(name)(Arch(g, d, kind, resolutions, options))
         return module_classes
 
     return deco
+
+
+def archs_with(option: str) -> list[str]:
+    return [n for n in ARCHS.names() if option in ARCHS.get(n).options]
 
 
 def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str, gp: float = 0.0, label_note: str = "") -> Spec:
@@ -72,12 +80,11 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
         )
     if cfg.conditional and num_classes < 2:
         raise ConfigError("model.conditional: the data has no class labels" + (f" ({label_note})" if label_note else ""))
-    for key in ("d_extra", "g_extra"):
-        if getattr(cfg, key) and cfg.arch != "dcgan":
-            raise ConfigError(f"model.{key}: only the dcgan arch has it; {cfg.arch} does not")
-    for key in ("widths", "blocks"):
-        if getattr(cfg, key) and cfg.arch != "r3gan":
-            raise ConfigError(f"model.{key}: only the r3gan arch has it; {cfg.arch} does not")
+    for key in OPTIONS:
+        if getattr(cfg, key) and key not in arch.options:
+            have = archs_with(key)
+            raise ConfigError(f"model.{key}: only the {', '.join(have)} arch{'s' if len(have) > 1 else ''} "
+                              f"{'have' if len(have) > 1 else 'has'} it; {cfg.arch} does not")
     stages = int(math.log2(shape[-1] // 4)) + 1 if data_kind == "image" else 0
     for key in ("widths", "blocks"):
         v = getattr(cfg, key)
@@ -98,4 +105,4 @@ def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Modu
     return arch.generator(spec), arch.discriminator(spec)
 
 
-from . import dcgan, mlp, r3gan, resnet  # noqa: F401  (fill the registry)
+from . import dcgan, mlp, r3gan, resnet, stylegan2  # noqa: F401  (fill the registry)

@@ -87,4 +87,4 @@ class Discriminator(nn.Module):
         return self.head(h.flatten(1), y)  # [N]
 
 
-register_arch("dcgan", "image", (16, 32, 64))((Generator, Discriminator))
+register_arch("dcgan", "image", (16, 32, 64), ("d_extra", "g_extra"))((Generator, Discriminator))

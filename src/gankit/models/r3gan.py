@@ -136,4 +136,4 @@ class Discriminator(nn.Module):
 
 
 # model.sn_d / sn_g do not apply: R3GAN has no normalisation of any kind, by design
-register_arch("r3gan", "image", (16, 32, 64, 128, 256))((Generator, Discriminator))
+register_arch("r3gan", "image", (16, 32, 64, 128, 256), ("widths", "blocks"))((Generator, Discriminator))

@@ -38,10 +38,12 @@ export class Model {
     this.classNames = meta.class_names || [];
     this.kind = meta.kind; // "image" or "points"
     this.shape = meta.output.shape; // [C, H, W] or [2]
+    this.truncatesW = "psi" in meta.onnx.inputs; // truncation in W (StyleGAN2): psi is an input, z stays unscaled
   }
 
-  /** Run the generator: z Float32Array [B * zDim]; y Float32Array [B * numClasses] (class weights) or null. */
-  async sample(z, y = null) {
+  /** Run the generator: z Float32Array [B * zDim]; y Float32Array [B * numClasses] (class weights) or null;
+   * psi: the truncation of a generator that truncates in W (the others take z already scaled: see latents). */
+  async sample(z, y = null, psi = 1) {
     const batch = z.length / this.zDim;
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`gan.js: z has ${z.length} values, not a multiple of ${this.zDim}`);
     const feeds = { z: new ort.Tensor("float32", z, [batch, this.zDim]) };
@@ -49,6 +51,7 @@ export class Model {
       if (!y || y.length !== batch * this.numClasses) throw new Error(`gan.js: y must hold ${batch} x ${this.numClasses} class weights`);
       feeds.y = new ort.Tensor("float32", y, [batch, this.numClasses]);
     }
+    if (this.truncatesW) feeds.psi = new ort.Tensor("float32", Float32Array.of(psi), [1]);
     const out = await this.session.run(feeds);
     const t = out[this.meta.onnx.output.name];
     return { data: t.data, dims: t.dims };
