@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import Projection, class_embedding, input_layer
+from .layers import Projection, input_layer
 
 MAPPING_LAYERS = 4
 MAPPING_LR = 0.01
