@@ -6,21 +6,31 @@ from gankit.errors import ConfigError
 from gankit.losses import LOSSES, gradient_penalty, r1_penalty
 from gankit.models import ARCHS, build_models, make_spec
 
-CASES = [("mlp", (2,))] + [("dcgan", (c, r, r)) for r in (16, 32, 64) for c in (1, 3)] + [("resnet", (c, r, r)) for r in (32, 64) for c in (1, 3)]
+# every architecture at every resolution the registry claims for it, grey and colour
+CASES = [("mlp", (2,))] + [(a, (c, r, r)) for a in ARCHS.names() if ARCHS.get(a).kind == "image"
+                           for r in ARCHS.get(a).resolutions for c in (1, 3)]
 
 
 @pytest.mark.parametrize("arch,shape", CASES, ids=[f"{a}-{'x'.join(map(str, s))}" for a, s in CASES])
 @pytest.mark.parametrize("conditional", [False, True])
 def test_output_shapes(arch, shape, conditional):
-    cfg = ModelConfig(arch=arch, z_dim=8, width=8, conditional=conditional)
-    spec = make_spec(cfg, shape, 10 if conditional else 0, "points" if arch == "mlp" else "image")
+    cfg = ModelConfig(arch=arch, z_dim=8, width=4, conditional=conditional)
+    kind = "points" if arch == "mlp" else "image"
+    if conditional and not ARCHS.get(arch).conditional:
+        with pytest.raises(ConfigError, match=f"model.conditional: {arch} is unconditional"):
+            make_spec(cfg, shape, 10, kind)
+        return
+    spec = make_spec(cfg, shape, 10 if conditional else 0, kind)
     G, D = build_models(spec, arch)
     y = torch.arange(4) % 10 if conditional else None
     x = G(torch.randn(4, 8), y)
     assert x.shape == (4, *shape)
-    if arch != "mlp":
+    if arch not in ("mlp", "stylegan2"):  # StyleGAN2's skip outputs are not squashed
         assert float(x.detach().abs().max()) <= 1.0
     assert D(x, y).shape == (4,)
+    if kind == "image":  # as a VAE's encoder: 2 x z_dim outputs
+        _, E = build_models(spec, arch, vae=True)
+        assert E(x.detach()).shape == (4, 16)
 
 
 def test_pac_packs_samples_into_d():
@@ -79,7 +89,7 @@ def test_bad_resolution_and_kind_are_config_errors():
         make_spec(ModelConfig(arch="mlp"), (1, 32, 32), 0, "image")
     with pytest.raises(ConfigError, match="model.conditional"):
         make_spec(ModelConfig(arch="dcgan", conditional=True), (1, 32, 32), 0, "image")
-    with pytest.raises(ConfigError, match="dcgan, mlp, r3gan, resnet"):
+    with pytest.raises(ConfigError, match="dcgan, fastgan, mlp, r3gan, resnet, stylegan2"):
         ARCHS.get("stylegan9")
 
 

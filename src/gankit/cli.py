@@ -87,6 +87,16 @@ def _datasets(a: argparse.Namespace) -> int:
     return 0
 
 
+def _archs(a: argparse.Namespace) -> int:
+    from .models import describe_archs
+
+    rows = [("name", "data", "resolutions", "conditional", "options of its own"), *describe_archs()]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(f"{v:<{w}}" for v, w in zip(r, widths)) + "  " + r[4])
+    return 0
+
+
 def _eval(a: argparse.Namespace) -> int:
     from .metrics.evaluate import eval_command
 
@@ -185,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("datasets", help="list the built-in data sources")
     d.set_defaults(fn=_datasets)
+    m = sub.add_parser("archs", help="list the architectures: data kind, resolutions, conditioning, options")
+    m.set_defaults(fn=_archs)
 
     e = sub.add_parser("eval", help="evaluate a run with standard metrics")
     e.add_argument("run", help="a run folder, a checkpoint file or an export folder")

@@ -54,7 +54,8 @@ class ModelConfig:
     """gan: G against D. vae: a variational autoencoder whose decoder is this arch's G and
     whose encoder is its D with a 2*z_dim head (settings in the `vae` section)."""
     arch: str = "dcgan"
-    """Architecture family: mlp (2D points), dcgan, resnet, r3gan (R3GAN's ConvNeXt-style nets, 16 to 256 px)."""
+    """Architecture family: mlp (2D points), dcgan, resnet, r3gan (R3GAN's ConvNeXt-style nets), stylegan2,
+    fastgan (few-shot, unconditional); `gankit archs` lists the resolutions and options of each."""
     z_dim: int = 128
     """Latent dimension."""
     width: int = 64
@@ -113,6 +114,8 @@ class LossConfig:
     """R2 penalty weight (squared gradient norm of D on generated data; R3GAN pairs it with R1)."""
     r1_every: int = 1
     """Lazy R1 (StyleGAN2): apply the penalty (and R2) on every k-th D step only, with weight r1 * k."""
+    recon: float = 1.0
+    """fastgan only: weight of D's self-supervised reconstruction loss on real images (0: off)."""
     pl_weight: float = 0.0
     """stylegan2 only: path-length regularisation of G (StyleGAN2: 2; its CIFAR-10 recipe: 0)."""
     pl_every: int = 4
@@ -123,6 +126,7 @@ class LossConfig:
         _check(self.r1 >= 0, "loss.r1", f"must be >= 0, got {self.r1}")
         _check(self.r2 >= 0, "loss.r2", f"must be >= 0, got {self.r2}")
         _check(self.r1_every >= 1, "loss.r1_every", f"must be >= 1, got {self.r1_every}")
+        _check(self.recon >= 0, "loss.recon", f"must be >= 0, got {self.recon}")
         _check(self.pl_weight >= 0, "loss.pl_weight", f"must be >= 0, got {self.pl_weight}")
         _check(self.pl_every >= 1, "loss.pl_every", f"must be >= 1, got {self.pl_every}")
 

@@ -72,9 +72,11 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
             fake_g = generate(p, k, B, y)
         fake = fake_g.detach()
         with k.autocast():
-            real_logits = k.D_of(p, real, y).float()
+            real_logits, recon = real_side(p, k, B, real, y)
             fake_logits = k.D_of(p, fake, y).float()
             loss_d = k.loss.d(real_logits, fake_logits)
+            if recon is not None:
+                loss_d = loss_d + p.cfg.loss.recon * recon
         D_packed = lambda x, yy: k.D_packed(p, x, yy)  # noqa: E731
         w = p.now  # this step's penalty weights (the schedule may anneal them)
         if w.gp > 0:
@@ -114,8 +116,19 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     return True, k.guard.masked({
         "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": r.mean(), "d_fake": f.mean(),
         "d_acc": 0.5 * ((r > 0).float().mean() + (f < 0).float().mean()), "r_t": torch.sign(r).mean(),
-        "grad_norm_d": gn_d, "grad_norm_g": gn_g,
+        "grad_norm_d": gn_d, "grad_norm_g": gn_g, **({"recon": recon.detach()} if recon is not None else {}),
     })
+
+
+def real_side(p: Parts, k: Tools, B: int, real: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """D's logits on the real batch; for a self-supervised D (fastgan) with `loss.recon` on, also its
+    reconstruction loss (the quadrant each image's part-decoder rebuilds is drawn for the global batch)."""
+    if p.cfg.loss.recon <= 0 or not hasattr(p.D, "reconstruct"):
+        return k.D_of(p, real, y).float(), None
+    x = pack(p.augment(real), p.cfg.model.pac)
+    part = torch.randint(4, (B,), generator=p.latent_gen)[k.mine][: x.shape[0]]
+    logits, recon = p.D.reconstruct(x, part)
+    return logits.float(), recon
 
 
 def generate(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:

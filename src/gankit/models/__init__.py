@@ -48,15 +48,16 @@ class Arch:
     kind: str  # "image" | "points"
     resolutions: tuple[int, ...] = ()
     options: tuple[str, ...] = ()  # which of OPTIONS (model.<key>) it reads
+    conditional: bool = True  # can be class-conditional
 
 
 OPTIONS = ("d_extra", "g_extra", "widths", "blocks", "style_mixing")  # model keys only some architectures have
 
 
-def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = (), options: tuple[str, ...] = ()):
+def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = (), options: tuple[str, ...] = (), conditional: bool = True):
     def deco(module_classes: tuple[type, type]):
         g, d = module_classes
-        ARCHS.register(name)(Arch(g, d, kind, resolutions, options))
+        ARCHS.register(name)(Arch(g, d, kind, resolutions, options, conditional))
         return module_classes
 
     return deco
@@ -64,6 +65,16 @@ def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = (), optio
 
 def archs_with(option: str) -> list[str]:
     return [n for n in ARCHS.names() if option in ARCHS.get(n).options]
+
+
+def describe_archs() -> list[tuple[str, str, str, str, str]]:
+    """(name, data kind, resolutions, conditional, options) per architecture, for `gankit archs`."""
+    rows = []
+    for name in ARCHS.names():
+        a = ARCHS.get(name)
+        res = ", ".join(map(str, a.resolutions)) if a.resolutions else ("any" if a.kind == "image" else "-")
+        rows.append((name, a.kind, res, "yes" if a.conditional else "no", ", ".join(f"model.{o}" for o in a.options) or "-"))
+    return rows
 
 
 def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str, gp: float = 0.0, label_note: str = "") -> Spec:
@@ -78,6 +89,8 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
             f"data.resolution: {cfg.arch} supports {', '.join(map(str, arch.resolutions))}; the data is "
             f"{shape[-2]}x{shape[-1]}: set data.resolution to one of them"
         )
+    if cfg.conditional and not arch.conditional:
+        raise ConfigError(f"model.conditional: {cfg.arch} is unconditional; set model.conditional=false or choose another model.arch")
     if cfg.conditional and num_classes < 2:
         raise ConfigError("model.conditional: the data has no class labels" + (f" ({label_note})" if label_note else ""))
     for key in OPTIONS:
@@ -105,4 +118,4 @@ def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Modu
     return arch.generator(spec), arch.discriminator(spec)
 
 
-from . import dcgan, mlp, r3gan, resnet, stylegan2  # noqa: F401  (fill the registry)
+from . import dcgan, fastgan, mlp, r3gan, resnet, stylegan2  # noqa: F401  (fill the registry)

@@ -1,7 +1,8 @@
-"""DCGAN (Radford et al. 2016) at 16, 32 or 64 pixels; SN-DCGAN discriminator when sn_d.
+"""DCGAN (Radford et al. 2016) at 16 to 256 pixels; SN-DCGAN discriminator when sn_d.
 
 G: z -> 4x4 -> transposed-conv blocks doubling the size -> tanh image.
 D: strided convs halving the size down to 4x4 -> linear (+ projection when conditional).
+Channels double towards 4x4 up to 8 x width (DCGAN's 64 px nets; larger ones stay at that cap).
 """
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from torch import nn
 
 from . import Spec, register_arch
 from .layers import CondBatchNorm2d, Projection, class_embedding, input_layer, sn
+
+
+MAX_DOUBLINGS = 3  # channels at most 8 x width
 
 
 def _init(m: nn.Module) -> None:
@@ -23,8 +27,8 @@ class Generator(nn.Module):
     def __init__(self, spec: Spec):
         super().__init__()
         self.z_dim, self.num_classes = spec.z_dim, spec.num_classes
-        n = spec.n_up  # 2, 3 or 4 doublings from 4x4
-        chans = [spec.width * 2 ** (n - 1 - i) for i in range(n)]  # channels at 4x4, 8x8, ...
+        n = spec.n_up  # 2 to 6 doublings from 4x4
+        chans = [spec.width * 2 ** min(n - 1 - i, MAX_DOUBLINGS) for i in range(n)]  # channels at 4x4, 8x8, ...
         # the class also enters through the input (a short embedding beside z): conditioning is
         # learned much sooner than through the batch-norm gains alone; kept short so z still matters
         e_dim = min(16, spec.z_dim) if spec.num_classes else 0
@@ -64,7 +68,7 @@ class Discriminator(nn.Module):
     def __init__(self, spec: Spec, out_dim: int = 1):
         super().__init__()
         n = spec.n_up
-        chans = [spec.width * 2**i for i in range(n)]  # at R/2, R/4, ..., 4x4
+        chans = [spec.width * 2 ** min(i, MAX_DOUBLINGS) for i in range(n)]  # at R/2, R/4, ..., 4x4
         layers: list[nn.Module] = [sn(nn.Conv2d(spec.shape[0] * spec.pac, chans[0], 4, 2, 1), spec.sn_d), nn.LeakyReLU(0.2)]
         for i in range(n):
             if i:  # stride 2 to the next scale
@@ -87,4 +91,4 @@ class Discriminator(nn.Module):
         return self.head(h.flatten(1), y)  # [N]
 
 
-register_arch("dcgan", "image", (16, 32, 64), ("d_extra", "g_extra"))((Generator, Discriminator))
+register_arch("dcgan", "image", (16, 32, 64, 128, 256), ("d_extra", "g_extra"))((Generator, Discriminator))

@@ -1,7 +1,7 @@
-"""SNGAN-style residual networks (Miyato et al. 2018) at 32 or 64 pixels.
+"""SNGAN-style residual networks (Miyato et al. 2018) at 16 to 256 pixels.
 
 G: z -> 4x4 -> up-blocks (BN, ReLU, nearest x2, 3x3 conv, twice, plus a 1x1 shortcut) -> tanh.
-D: an optimised first block, down-blocks to 8x8 (or 4x4 at 64), one plain block, ReLU,
+D: an optimised first block, down-blocks to 8x8, one plain block, ReLU,
 global sum pooling, linear (+ projection when conditional).
 """
 from __future__ import annotations
@@ -99,4 +99,4 @@ class Discriminator(nn.Module):
         return self.head(h, y)  # [N]
 
 
-register_arch("resnet", "image", (32, 64))((Generator, Discriminator))
+register_arch("resnet", "image", (16, 32, 64, 128, 256))((Generator, Discriminator))
