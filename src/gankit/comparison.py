@@ -82,9 +82,21 @@ def _label(lg: LoadedGenerator, run: str) -> str:
     return Path(run).name if Path(run).is_dir() else Path(run).stem
 
 
+def earlier_evaluations(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """The rows of an earlier compare.json in `out` by (checkpoint, step); none if it is missing or unreadable."""
+    try:
+        rows = json.loads((out / "compare.json").read_text())
+        return {(r["path"], int(r["steps"])): r for r in rows if isinstance(r, dict) and "settings" in r}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0, real: str | None = None,
-                 features: str | None = None, inception: str | None = None, device: str = "cpu") -> list[dict[str, Any]]:
-    """Evaluate every run identically; write compare.md, compare.png and compare.json into `out`."""
+                 features: str | None = None, inception: str | None = None, device: str = "cpu",
+                 n_real: int | None = None) -> list[dict[str, Any]]:
+    """Evaluate every run identically; write compare.md, compare.png and compare.json into `out`.
+    A run that compare.json already holds at the same checkpoint and step, measured with the same
+    settings, keeps that evaluation (so runs trained in several sittings are measured once)."""
     if not runs:
         raise GankitError("compare: name at least one run folder, or --configs with --budget-minutes")
     loaded = [(str(r), load_generator(r, device)) for r in runs]
@@ -100,10 +112,18 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
         raise GankitError("compare: only image runs can be compared (2D toys: use gankit eval --metrics modes)")
     ds = real_data_for(loaded[0][1].cfg.data, real)
     feats = features or ("classifier" if ds.labels is not None and ds.num_classes >= 2 else "inception")
+    settings = {"n": n, "n_real": min(n_real or n, len(ds)), "seed": seed, "features": feats, "real_fingerprint": ds.fingerprint(),
+                "inception": str(inception) if inception else None, "metrics": list(METRICS)}
+    earlier = earlier_evaluations(out)
     rows = []
     for r, lg in loaded:
         x, y = generate_for_eval(lg, n, seed)
-        res = evaluate_samples(x, ds, list(METRICS), feats, seed, inception, fake_labels=y)
+        before = earlier.get((str(lg.path), lg.step))
+        if before is not None and before["settings"] == settings:
+            print(f"{_label(lg, r)}: the evaluation in {out / 'compare.json'} is of this checkpoint with these settings; reused", flush=True)
+            res = before["metrics"]
+        else:
+            res = evaluate_samples(x, ds, list(METRICS), feats, seed, inception, n_real=n_real, fake_labels=y)
         g_params = sum(p.numel() for p in lg.G.parameters())
         all_params = g_params + lg.params_d
         rows.append({
@@ -111,7 +131,7 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
             "loss": lg.cfg.loss.name if lg.cfg.model.family == "gan" else f"elbo ({lg.cfg.vae.likelihood})",
             "steps": lg.step, "images": lg.images, "wall_minutes": lg.wall / 60,
             "images_per_s": lg.images / lg.wall if lg.wall > 0 else float("nan"),
-            "params_g": g_params, "params_total": all_params, "metrics": res,
+            "params_g": g_params, "params_total": all_params, "metrics": res, "settings": settings,
             "grid": grid_image(x[:64].float(), nrow=8, scale=1),
         })
     out.mkdir(parents=True, exist_ok=True)
@@ -190,6 +210,8 @@ def compare_command(a: argparse.Namespace) -> None:
     elif a.budget_minutes:
         raise GankitError("--budget-minutes: only applies with --configs")
     torch.manual_seed(a.seed)
-    rows = compare_runs(runs, out, a.n, a.seed, a.real, a.features, a.inception, a.device)
+    if a.n_real is not None and a.n_real < 10:
+        raise GankitError(f"--n-real: at least 10 real samples are needed, got {a.n_real}")
+    rows = compare_runs(runs, out, a.n, a.seed, a.real, a.features, a.inception, a.device, a.n_real)
     print((out / "compare.md").read_text())
     print(f"wrote {out / 'compare.md'} and {out / 'compare.png'} ({len(rows)} runs)")
