@@ -49,18 +49,23 @@ def test_compare_accepts_an_export_folder(two_runs, tmp_path, shared_cache):
     assert rows[1]["params_total"] == rows[0]["params_total"]
 
 
-def test_compare_reuses_an_earlier_evaluation_of_the_same_checkpoint_and_settings(two_runs, tmp_path, shared_cache, monkeypatch):
+def test_compare_reuses_a_runs_stored_evaluation_of_the_same_checkpoint_and_settings(two_runs, tmp_path, shared_cache, monkeypatch):
     import gankit.comparison as comparison
 
-    first = compare_runs([two_runs / "gan"], tmp_path, n=60, n_real=200)
+    first = compare_runs([two_runs / "gan"], tmp_path / "a", n=60, n_real=200)
     assert first[0]["metrics"]["provenance"]["n_real"] == 200 and first[0]["settings"]["n_real"] == 200
+    stored = [f for f in (two_runs / "gan" / "evaluations").glob("compare-*.json") if json.loads(f.read_text())["settings"]["n_real"] == 200]
+    assert len(stored) == 1 and json.loads(stored[0].read_text())["step"] == first[0]["steps"]
     calls = []
     real = comparison.evaluate_samples
     monkeypatch.setattr(comparison, "evaluate_samples", lambda *a, **k: calls.append(1) or real(*a, **k))
-    again = compare_runs([two_runs / "gan", two_runs / "vae"], tmp_path, n=60, n_real=200)
-    assert len(calls) == 1 and again[0]["metrics"] == json.loads(json.dumps(first[0]["metrics"]))  # gan reused, vae measured
-    compare_runs([two_runs / "gan"], tmp_path, n=60, n_real=100)  # other settings: measured again
+    again = compare_runs([two_runs / "gan", two_runs / "vae"], tmp_path / "b", n=60, n_real=200)  # another --out
+    assert len(calls) == 1 and again[0]["metrics"] == json.loads(json.dumps(first[0]["metrics"]))  # gan read back, vae measured
+    compare_runs([two_runs / "gan"], tmp_path / "c", n=60, n_real=100)  # other settings: measured again
     assert len(calls) == 2
+    stored[0].write_text("{not json")  # a damaged record is measured again, not trusted
+    compare_runs([two_runs / "gan"], tmp_path / "d", n=60, n_real=200)
+    assert len(calls) == 3
 
 
 def test_compare_refuses_runs_on_other_data_unless_one_real_set_is_named(two_runs, tmp_path, shared_cache):

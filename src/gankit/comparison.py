@@ -7,6 +7,7 @@ that all of them are measured against.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -19,7 +20,7 @@ from .config import Config, load_config
 from .data import probe_dataset
 from .errors import GankitError
 from .metrics.evaluate import KID_NOTE, evaluate_samples, generate_for_eval, real_config, real_data_for
-from .paths import check_writable
+from .paths import check_writable, write_atomic
 from .preflight import check_config
 from .report import compare_report
 from .run import LoadedGenerator, load_generator
@@ -82,21 +83,31 @@ def _label(lg: LoadedGenerator, run: str) -> str:
     return Path(run).name if Path(run).is_dir() else Path(run).stem
 
 
-def earlier_evaluations(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """The rows of an earlier compare.json in `out` by (checkpoint, step); none if it is missing or unreadable."""
+def stored_evaluation(lg: LoadedGenerator, settings: dict[str, Any]) -> Path | None:
+    """Where a run keeps compare's evaluation of one checkpoint with these settings:
+    RUN/evaluations/compare-<step>-<hash of the settings>.json (None for an export or a loose checkpoint)."""
+    if lg.path.parent.name != "checkpoints":
+        return None
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return lg.path.parent.parent / "evaluations" / f"compare-{lg.step:08d}-{key}.json"
+
+
+def _read_stored(path: Path | None, settings: dict[str, Any], ckpt: Path) -> dict[str, Any] | None:
     try:
-        rows = json.loads((out / "compare.json").read_text())
-        return {(r["path"], int(r["steps"])): r for r in rows if isinstance(r, dict) and "settings" in r}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+        stored = json.loads(path.read_text()) if path is not None else None
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(stored, dict) and stored.get("settings") == settings and stored.get("checkpoint") == ckpt.name
+    return stored["metrics"] if ok else None
 
 
 def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0, real: str | None = None,
                  features: str | None = None, inception: str | None = None, device: str = "cpu",
                  n_real: int | None = None) -> list[dict[str, Any]]:
     """Evaluate every run identically; write compare.md, compare.png and compare.json into `out`.
-    A run that compare.json already holds at the same checkpoint and step, measured with the same
-    settings, keeps that evaluation (so runs trained in several sittings are measured once)."""
+    Each run folder keeps its evaluation (per checkpoint and settings, `stored_evaluation`), and a
+    later compare with the same settings reads it instead of measuring again: runs trained in several
+    sittings are measured once, and an interrupted compare loses only the run it was measuring."""
     if not runs:
         raise GankitError("compare: name at least one run folder, or --configs with --budget-minutes")
     loaded = [(str(r), load_generator(r, device)) for r in runs]
@@ -114,16 +125,17 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
     feats = features or ("classifier" if ds.labels is not None and ds.num_classes >= 2 else "inception")
     settings = {"n": n, "n_real": min(n_real or n, len(ds)), "seed": seed, "features": feats, "real_fingerprint": ds.fingerprint(),
                 "inception": str(inception) if inception else None, "metrics": list(METRICS)}
-    earlier = earlier_evaluations(out)
     rows = []
     for r, lg in loaded:
         x, y = generate_for_eval(lg, n, seed)
-        before = earlier.get((str(lg.path), lg.step))
-        if before is not None and before["settings"] == settings:
-            print(f"{_label(lg, r)}: the evaluation in {out / 'compare.json'} is of this checkpoint with these settings; reused", flush=True)
-            res = before["metrics"]
+        store = stored_evaluation(lg, settings)
+        res = _read_stored(store, settings, lg.path)
+        if res is not None:
+            print(f"{_label(lg, r)}: evaluated before with these settings ({store}); reused", flush=True)
         else:
             res = evaluate_samples(x, ds, list(METRICS), feats, seed, inception, n_real=n_real, fake_labels=y)
+            if store is not None:
+                write_atomic(store, json.dumps({"checkpoint": lg.path.name, "step": lg.step, "settings": settings, "metrics": res}, default=str))
         g_params = sum(p.numel() for p in lg.G.parameters())
         all_params = g_params + lg.params_d
         rows.append({

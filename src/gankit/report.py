@@ -13,14 +13,13 @@ import html
 import io
 import json
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from .jsonl import read_jsonl
+from .paths import write_atomic
 
 MAX_POINTS = 400  # per curve
 MAX_GRIDS = 40
@@ -408,15 +407,6 @@ def page(title: str, body: str, live: bool = False, script: bool = True) -> str:
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
             f'<link rel="icon" href="data:,"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<style>{_asset('report.css')}</style></head><body data-live=\"{1 if live else 0}\">{body}{js}</body></html>\n")
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
 
 
 def write_report(run: Path) -> Path:
