@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="folder for compare.md, compare.png, compare.json (and runs/ with --configs)")
     c.add_argument("--n", type=int, default=5000, help="generated samples per run")
     c.add_argument("--n-real", type=int, default=None, help="real samples (default: as many as --n, or all there are)")
+    c.add_argument("--metrics", default=None, help="comma separated, from fid, kid, pr, dc, classes (default: all)")
     c.add_argument("--real", default=None, help="one real data source for all runs (default: the runs' own, which must agree)")
     c.add_argument("--features", default=None, help="classifier (default for labelled data) or inception")
     c.add_argument("--inception", default=None, help="path to the FID Inception TorchScript file")

@@ -103,7 +103,7 @@ def _read_stored(path: Path | None, settings: dict[str, Any], ckpt: Path) -> dic
 
 def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0, real: str | None = None,
                  features: str | None = None, inception: str | None = None, device: str = "cpu",
-                 n_real: int | None = None) -> list[dict[str, Any]]:
+                 n_real: int | None = None, metrics: list[str] | tuple[str, ...] = METRICS) -> list[dict[str, Any]]:
     """Evaluate every run identically; write compare.md, compare.png and compare.json into `out`.
     Each run folder keeps its evaluation (per checkpoint and settings, `stored_evaluation`), and a
     later compare with the same settings reads it instead of measuring again: runs trained in several
@@ -124,7 +124,7 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
     ds = real_data_for(loaded[0][1].cfg.data, real)
     feats = features or ("classifier" if ds.labels is not None and ds.num_classes >= 2 else "inception")
     settings = {"n": n, "n_real": min(n_real or n, len(ds)), "seed": seed, "features": feats, "real_fingerprint": ds.fingerprint(),
-                "inception": str(inception) if inception else None, "metrics": list(METRICS)}
+                "inception": str(inception) if inception else None, "metrics": list(metrics)}
     rows = []
     for r, lg in loaded:
         x, y = generate_for_eval(lg, n, seed)
@@ -133,7 +133,7 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
         if res is not None:
             print(f"{_label(lg, r)}: evaluated before with these settings ({store}); reused", flush=True)
         else:
-            res = evaluate_samples(x, ds, list(METRICS), feats, seed, inception, n_real=n_real, fake_labels=y)
+            res = evaluate_samples(x, ds, list(metrics), feats, seed, inception, n_real=n_real, fake_labels=y)
             if store is not None:
                 write_atomic(store, json.dumps({"checkpoint": lg.path.name, "step": lg.step, "settings": settings, "metrics": res}, default=str))
         g_params = sum(p.numel() for p in lg.G.parameters())
@@ -214,6 +214,12 @@ def compare_command(a: argparse.Namespace) -> None:
     runs = list(a.runs)
     if a.n < 10:
         raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
+    if a.n_real is not None and a.n_real < 10:
+        raise GankitError(f"--n-real: at least 10 real samples are needed, got {a.n_real}")
+    metrics = [m for m in (a.metrics or ",".join(METRICS)).split(",") if m]
+    bad = [m for m in metrics if m not in METRICS]
+    if bad or not metrics:
+        raise GankitError(f"--metrics: unknown {bad or 'empty list'}; choose from {', '.join(METRICS)}")
     check_writable(out, flag="--out")
     if a.configs:
         if not a.budget_minutes or a.budget_minutes <= 0:
@@ -222,8 +228,6 @@ def compare_command(a: argparse.Namespace) -> None:
     elif a.budget_minutes:
         raise GankitError("--budget-minutes: only applies with --configs")
     torch.manual_seed(a.seed)
-    if a.n_real is not None and a.n_real < 10:
-        raise GankitError(f"--n-real: at least 10 real samples are needed, got {a.n_real}")
-    rows = compare_runs(runs, out, a.n, a.seed, a.real, a.features, a.inception, a.device, a.n_real)
+    rows = compare_runs(runs, out, a.n, a.seed, a.real, a.features, a.inception, a.device, a.n_real, metrics)
     print((out / "compare.md").read_text())
     print(f"wrote {out / 'compare.md'} and {out / 'compare.png'} ({len(rows)} runs)")
