@@ -28,6 +28,8 @@ RUNS = {
     "mlp_points": {"data.source": "ring8", "data.resolution": None, "model.arch": "mlp", "model.width": 16, "model.z_dim": 4},
     "vae": {"model.family": "vae"},
     "r3gan_cond": {"model.arch": "r3gan", "model.conditional": True, "loss.name": "rpgan", "loss.r1": 0.1, "loss.r2": 0.1},
+    "stylegan2_cond": {"model.arch": "stylegan2", "model.conditional": True, "model.width": 4, "model.style_mixing": 0.5},
+    "fastgan": {"model.arch": "fastgan", "model.width": 4, "model.sn_g": True, "data.channels": 3},
 }
 
 
@@ -91,6 +93,8 @@ def _onnx_run(path, z, y=None):
     feeds = {"z": z.numpy()}
     if y is not None:
         feeds["y"] = y.numpy()
+    if "psi" in [i.name for i in sess.get_inputs()]:  # a generator that truncates in W: no truncation
+        feeds["psi"] = np.ones(1, np.float32)
     assert [i.name for i in sess.get_inputs()] == list(feeds)
     return sess.run(None, feeds)[0]
 
