@@ -32,7 +32,8 @@ def exports(tmp_path_factory):
         mp.setenv("GANKIT_ORT_WEB", str(ORT_WEB))
         out = {}
         for name, extra in {"digits": {"model.conditional": True},
-                            "ring": {"data.source": "ring8", "model.arch": "mlp", "model.width": 16, "model.z_dim": 4}}.items():
+                            "ring": {"data.source": "ring8", "model.arch": "mlp", "model.width": 16, "model.z_dim": 4},
+                            "sg2": {"model.arch": "stylegan2", "model.width": 4}}.items():
             opts = [o for o in tiny_overrides(**{"train.steps": 3, "train.checkpoint_every": 3, **extra}) if "resolution" not in o or name == "digits"]
             train(make_config({}, opts), root / name)
             out[name] = export(root / name, "web", root / f"{name}-web")
@@ -68,12 +69,34 @@ def _open(ctx, folder):
     return server, page, seen
 
 
-def _python_ort(folder, z, y):
+def _python_ort(folder, z, y, psi=None):
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(folder / "generator.onnx"), providers=["CPUExecutionProvider"])
     feeds = {"z": z} if y is None else {"z": z, "y": y}
+    if psi is not None:
+        feeds["psi"] = np.array([psi], np.float32)
     return sess.run(None, feeds)[0]
+
+
+def test_sampler_page_truncates_a_stylegan2_in_w(exports, browser):
+    folder = exports["sg2"]
+    server, page, seen = _open(browser, folder)
+    try:
+        assert page.evaluate("document.body.dataset.state") == "ready", page.evaluate("window.gankit.errors")
+        renders = page.evaluate("window.gankit.renders")
+        page.locator("#truncation").fill("0.5")
+        page.wait_for_function(f"window.gankit.renders > {renders}")
+        last = page.evaluate("window.gankit.last")
+        z = np.array(last["z"], np.float32).reshape(16, -1)
+        got = np.array(last["images"], np.float32).reshape(16, 1, 16, 16)
+        # z left as drawn and psi = 0.5 fed to the graph: pulled towards w's mean, not a scaled z
+        assert np.abs(got - _python_ort(folder, z, None, 0.5)).max() < 1e-4
+        assert np.abs(got - _python_ort(folder, z, None, 1.0)).max() > 1e-3
+        assert not [m for m in seen["console"] if m[0] in ("error", "pageerror")]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_sampler_page_pixels_equal_python_onnxruntime(exports, browser):
