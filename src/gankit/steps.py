@@ -69,7 +69,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     for i in range(t.d_steps):
         real, y = k.batches.real(p.order.next(B)[k.mine])
         with torch.set_grad_enabled(i == t.d_steps - 1), k.autocast():
-            fake_g = generate(p, k, B, y)
+            fake_g = fake_batch(p, k, B, y)
         fake = fake_g.detach()
         with k.autocast():
             real_logits, recon = real_side(p, k, B, real, y)
@@ -131,7 +131,7 @@ def real_side(p: Parts, k: Tools, B: int, real: torch.Tensor, y: torch.Tensor | 
     return logits.float(), recon
 
 
-def generate(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
+def fake_batch(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
     """G's batch for this process: latents drawn for the global batch; with `model.style_mixing`, a
     second latent and a cutoff layer, drawn (also for the global batch) from the same stream."""
     z = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])
