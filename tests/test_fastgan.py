@@ -84,3 +84,24 @@ def test_recon_off_leaves_the_decoders_alone(tmp_path):
 def test_fastgan_is_unconditional():
     with pytest.raises(ConfigError, match="model.conditional: fastgan is unconditional"):
         make_spec(make_config({}, ["model.arch=fastgan", "model.conditional=true"]).model, (3, 32, 32), 10, "image")
+
+
+def test_the_fewshot_preset_trains_on_a_folder_of_photos(tmp_path):
+    from PIL import Image
+
+    import gankit
+    from gankit.config import load_config
+
+    from .conftest import ROOT
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(12):  # odd sizes and modes, as a user's folder has
+        arr = (torch.rand(300 + i, 260, 3, generator=gen) * 255).to(torch.uint8).numpy()
+        Image.fromarray(arr).convert("RGB" if i % 3 else "L").save(folder / f"p{i:02d}.{'png' if i % 2 else 'jpg'}")
+    cfg = load_config(ROOT / "configs" / "fewshot256_fastgan.yaml",
+                      [f"data.source={folder}", "model.width=2", "train.steps=2", "train.batch_size=4", "train.checkpoint_every=2", "train.threads=2"])
+    train(cfg, tmp_path / "run", quiet=True)
+    images = gankit.load(tmp_path / "run").sample(2)
+    assert images.shape == (2, 256, 256, 3)
