@@ -150,3 +150,13 @@ def test_full_runs_of_shipped_presets_raise_no_false_alarm(metrics):
 
 def test_recorded_healthy_runs_are_present():
     assert len(HEALTHY) >= 3, "tests/data/healthy_runs should hold full runs of several presets"
+
+
+def test_a_time_budget_sets_when_slow_problems_are_judged():
+    from gankit.health import JUDGE_MIN_STEPS, judged_from
+
+    rec = {"step": 1000, "seconds": 600.0}  # 1,000 steps in 10 minutes
+    assert judged_from(200_000, 0.0, rec) == 50_000  # no budget: a quarter of train.steps
+    assert judged_from(200_000, 20.0, rec) == 500  # 20 minutes at this pace: 2,000 steps, judged from 500
+    assert judged_from(1_000, 20.0, rec) == 250  # train.steps ends it first
+    assert judged_from(200_000, 20.0, {"step": 10, "seconds": 600.0}) == JUDGE_MIN_STEPS

@@ -51,3 +51,12 @@ def test_a_run_with_rpgan_r1_and_r2_trains_and_resumes_exactly(tmp_path):
         assert torch.equal(v, resumed.G.state_dict()[k]), k
     with pytest.raises(Exception, match="loss.r2: must be >= 0"):
         make_config({}, ["loss.r2=-1"])
+
+
+def test_d_accuracy_of_a_relativistic_loss_compares_pairs():
+    from gankit.losses import d_accuracy
+
+    r, f = torch.tensor([62.0, 55.0, 40.0, 61.0]), torch.tensor([48.0, 49.0, 45.0, 50.0])
+    assert d_accuracy(r, f, relativistic=True).item() == 0.75  # 3 of 4 real samples above their partner
+    assert d_accuracy(r, f, relativistic=False).item() == 0.5  # the sign rule: every logit positive, "half right"
+    assert d_accuracy(torch.tensor([1.0, -1.0]), torch.tensor([-2.0, -3.0]), relativistic=False).item() == 0.75

@@ -37,7 +37,8 @@ class Duties:
 
             self.evaluator = TrainingEvaluator(cfg, ds)
         self.probe = DiversityProbe(ds, p.spec.z_dim, p.spec.num_classes)
-        self.monitor = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, len(ds), bool(cfg.augment.policy), cfg.train.steps)
+        self.monitor = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, len(ds), bool(cfg.augment.policy), cfg.train.steps,
+                                     cfg.train.max_minutes)
         self.first_log = True
         # for people to look at: snapshots of a 2D game, TensorBoard, the report (rank 0 writes them)
         self.snapshots = None

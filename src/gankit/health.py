@@ -82,6 +82,7 @@ class HealthMonitor:
     data_size: int
     augmenting: bool = False
     total_steps: int = 0  # slow-building problems (collapse, overfitting) are judged after JUDGE_AFTER of it
+    max_minutes: float = 0.0  # a time budget: the run's length is then what the budget allows at its pace
     history: list[dict[str, Any]] = field(default_factory=list)
     evals: list[dict[str, Any]] = field(default_factory=list)
     active: dict[str, int] = field(default_factory=dict)  # finding name -> step it fired
@@ -104,7 +105,7 @@ class HealthMonitor:
         if len(self.history) <= WARMUP:
             return []
         checks = [self._non_finite(), self._divergence() or self._oscillation(), self._d_overpowering()]
-        if self.history[-1]["step"] >= max(JUDGE_AFTER * self.total_steps, JUDGE_MIN_STEPS):  # an untrained G is not collapsed
+        if self.history[-1]["step"] >= judged_from(self.total_steps, self.max_minutes, self.history[-1]):  # an untrained G is not collapsed
             checks.append(self._collapse())
             if checks[2] is None:  # D winning outright explains a high r_t better than memorisation does
                 checks.append(self._d_overfitting())
@@ -320,9 +321,19 @@ def write_finding(path: Path, f: Finding) -> None:
         fh.write(json.dumps(asdict(f)) + "\n")
 
 
+def judged_from(total_steps: int, max_minutes: float, last: dict[str, Any]) -> int:
+    """The step from which slow-building problems are judged: JUDGE_AFTER of the run's length (at
+    least JUDGE_MIN_STEPS). With a time budget the length is the steps the budget allows at the pace
+    so far (`last`: the newest metrics record), when that is fewer than train.steps."""
+    total = float(total_steps)
+    if max_minutes > 0 and last.get("seconds", 0) > 0:
+        total = min(total, last["step"] * 60 * max_minutes / last["seconds"])
+    return max(math.ceil(JUDGE_AFTER * total), JUDGE_MIN_STEPS)
+
+
 def replay(metrics_path: Path, cfg) -> list[Finding]:
     """Run the detectors over a run's metrics.jsonl (finished or still running)."""
-    mon = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, 0, bool(cfg.augment.policy), cfg.train.steps)
+    mon = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, 0, bool(cfg.augment.policy), cfg.train.steps, cfg.train.max_minutes)
     found = []
     for rec in read_jsonl(metrics_path):
         if "dataset_size" in rec:
@@ -367,7 +378,7 @@ def doctor(run: Path) -> tuple[str, int]:
     rolled = sum(1 for a in actions.values() if a.startswith("rolled back"))
     last_step = int(last.get("step", 0))
     starts = (WARMUP + 1) * cfg.train.log_every  # the first interval any detector judges
-    full = max(starts, math.ceil(JUDGE_AFTER * cfg.train.steps), JUDGE_MIN_STEPS)  # collapse and overfitting too
+    full = max(starts, judged_from(cfg.train.steps, cfg.train.max_minutes, last))  # collapse and overfitting too
     if not found and last_step < starts:
         verdict = f"verdict: too early to judge ({last_step} steps; the detectors start after step {starts})"
     elif not found and last_step < full:

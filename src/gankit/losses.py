@@ -62,6 +62,15 @@ LOSSES.register("rpgan")(Loss(
 ))
 
 
+def d_accuracy(real_logits: Tensor, fake_logits: Tensor, relativistic: bool) -> Tensor:
+    """D's accuracy: real logits above 0 and generated ones below; for a relativistic loss, whose
+    logits have no fixed zero (only differences count), the share of pairs in which the real sample
+    scores above its generated partner."""
+    if relativistic:
+        return (real_logits > fake_logits).float().mean()
+    return 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
+
+
 def _grad_of(d_out: Tensor, x: Tensor) -> Tensor:
     (g,) = torch.autograd.grad(d_out.sum(), x, create_graph=True)
     return g.flatten(1)  # [N, features]

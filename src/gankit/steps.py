@@ -15,7 +15,7 @@ from torch import nn
 from .batches import Batches
 from .dist import World
 from .guard import FiniteGuard
-from .losses import Loss, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty
+from .losses import Loss, d_accuracy, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty
 from .registry import Registry
 from .run import Parts
 from .sampling import latents
@@ -115,7 +115,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     r, f = real_logits.detach(), fake_logits.detach()
     return True, k.guard.masked({
         "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": r.mean(), "d_fake": f.mean(),
-        "d_acc": 0.5 * ((r > 0).float().mean() + (f < 0).float().mean()), "r_t": torch.sign(r).mean(),
+        "d_acc": d_accuracy(r, f, k.loss.relativistic), "r_t": torch.sign(r).mean(),
         "grad_norm_d": gn_d, "grad_norm_g": gn_g, **({"recon": recon.detach()} if recon is not None else {}),
     })
 
