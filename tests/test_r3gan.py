@@ -20,7 +20,7 @@ def test_output_shapes_at_every_resolution(res, conditional):
     G, D = build_models(spec, "r3gan")
     y = torch.tensor([3, 7]) if conditional else None
     x = G(torch.randn(2, 8), y)
-    assert x.shape == (2, 3, res, res) and x.abs().max() <= 1
+    assert x.shape == (2, 3, res, res) and torch.isfinite(x).all()
     assert D(x, y).shape == (2,)
     _, E = build_models(spec, "r3gan", vae=True)  # as a VAE's encoder: 2 x z_dim outputs
     assert E(x).shape == (2, 16)

@@ -8,7 +8,8 @@ the input. Fix-up style initialisation: the last conv of each branch starts at z
 are scaled down with the number of blocks, so the network starts as the identity path and needs
 no normalisation. Stages are joined by transitions: bilinear resampling and a 1x1 conv.
 G: z (plus a class embedding) -> a learned 4x4 basis scaled per channel by a linear map of z ->
-stages up to the resolution -> 1x1 conv to the image (tanh). D mirrors it down to 4x4, then a
+stages up to the resolution -> 1x1 conv to the image, linear as in R3GAN (no tanh: a tanh output
+saturated on Stacked MNIST's black backgrounds, where its gradient vanished and D won for good). D mirrors it down to 4x4, then a
 depthwise 4x4 conv to a vector and a linear head (with a projection when conditional).
 Widths and blocks per stage: `model.widths` and `model.blocks` (from 4x4 up).
 """
@@ -109,7 +110,7 @@ class Generator(nn.Module):
         h = self.basis.unsqueeze(0) * self.project(z)[:, :, None, None]  # [N, C0, 4, 4]
         for stage in self.stages:
             h = stage(h)
-        return torch.tanh(self.to_image(h))
+        return self.to_image(h)
 
 
 class Discriminator(nn.Module):
