@@ -68,6 +68,24 @@ def test_compare_reuses_a_runs_stored_evaluation_of_the_same_checkpoint_and_sett
     assert len(calls) == 3
 
 
+def test_a_reused_evaluation_generates_only_the_grid_and_only_asked_metrics_are_shown(two_runs, tmp_path, shared_cache, monkeypatch):
+    import numpy as np
+
+    import gankit.comparison as comparison
+
+    first = compare_runs([two_runs / "gan"], tmp_path / "a", n=150, n_real=100, metrics=["fid", "kid"])
+    sizes = []
+    real = comparison.generate_for_eval
+    monkeypatch.setattr(comparison, "generate_for_eval", lambda lg, n, seed: sizes.append(n) or real(lg, n, seed))
+    again = compare_runs([two_runs / "gan"], tmp_path / "b", n=150, n_real=100, metrics=["fid", "kid"])
+    assert sizes == [comparison.GRID]  # not the 150 the metrics were measured on
+    a, b = (np.asarray(r[0]["grid"].convert("L"), dtype=int) for r in (first, again))
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1  # the first 64 of the 150, up to rounding
+    head = (tmp_path / "b" / "compare.md").read_text().splitlines()[0]
+    assert head.startswith("| run | family | loss | FID | KID | train min")  # no empty precision/recall/... columns
+    assert "<th>KID</th>" in (tmp_path / "b" / "compare.html").read_text() and "recall" not in (tmp_path / "b" / "compare.html").read_text()
+
+
 def test_compare_refuses_runs_on_other_data_unless_one_real_set_is_named(two_runs, tmp_path, shared_cache):
     other = tmp_path / "other"
     train(make_config({}, tiny_overrides(**{"data.limit": 500})), other, quiet=True)

@@ -148,6 +148,27 @@ def test_real_against_real_beats_noise(shared_cache):
     assert good * 10 < bad
 
 
+def test_generated_images_are_measured_as_saved_clamped_and_8_bit(shared_cache):
+    """A linear-output G (StyleGAN2, R3GAN) overshoots [-1, 1]: metrics see what a saved PNG holds."""
+    from gankit.config import DataConfig
+    from gankit.data import load_dataset
+    from gankit.metrics.evaluate import evaluate_samples
+    from gankit.metrics.features import as_saved
+
+    ds = load_dataset(DataConfig(source="digits", resolution=16))
+    real = ds.to_float(torch.arange(0, len(ds), 2))
+    over = real * 1.7 + torch.randn_like(real) * 0.01  # saturates the strokes and the background, off the 8-bit grid
+    saved = (((over.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1)
+    assert torch.equal(as_saved(over), saved) and float(over.abs().max()) > 1.5
+    metrics = ["fid", "pr", "classes"]
+    a, b = (evaluate_samples(x, ds, metrics, "classifier", seed=0) for x in (over, saved))
+    assert a["fid"] == pytest.approx(b["fid"], abs=1e-9) and a["recall"] == b["recall"]
+    from gankit.metrics.classifier import classify, get_classifier
+
+    model = get_classifier(ds)[0]  # ...where the raw values would give the classifier other features
+    assert (classify(model, over)[0] - classify(model, saved)[0]).abs().max() > 1e-2
+
+
 def test_stacked_mnist_modes_on_real_stacks(monkeypatch):
     """The stacked MNIST metric end to end on real stacks: many modes, flat channel marginals,
     confidently read channels, and the provenance names the network it used."""

@@ -34,6 +34,17 @@ def test_residual_blocks_start_as_the_identity():
     assert not torch.equal(block(x), x)
 
 
+def test_the_class_term_of_d_starts_at_r3gans_scale():
+    """R3GAN scales D's class embedding by 1/sqrt(width): with unit-variance features the class term
+    has unit variance (an N(0, 1) embedding would make it sqrt(width) times the rest of D's output)."""
+    cfg = make_config({}, ["model.arch=r3gan", "model.widths=[256,64,32]", "model.conditional=true"])
+    _, D = build_models(make_spec(cfg.model, (1, 16, 16), 10, "image"), "r3gan")
+    torch.manual_seed(0)
+    h = torch.randn(4096, 256)
+    class_term = (D.head.embed(torch.arange(4096) % 10) * h).sum(1)
+    assert 0.7 < float(class_term.std()) < 1.3
+
+
 def test_widths_and_blocks_per_stage():
     cfg = make_config({}, ["model.arch=r3gan", "model.widths=[16,16,8]", "model.blocks=[1,2,1]"])
     spec = make_spec(cfg.model, (1, 16, 16), 0, "image")

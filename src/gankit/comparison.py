@@ -27,6 +27,7 @@ from .run import LoadedGenerator, load_generator
 from .viz import PALETTE, grid_image
 
 METRICS = ("fid", "kid", "pr", "dc", "classes")
+GRID = 64  # samples shown per run in compare.png
 # (column, key in the evaluation, lower is better)
 COLUMNS = (("FID", "fid", True), ("KID", "kid", True), ("precision", "precision", False), ("recall", "recall", False),
            ("density", "density", False), ("coverage", "coverage", False), ("classes", "classes_covered", False),
@@ -127,12 +128,13 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
                 "inception": str(inception) if inception else None, "metrics": list(metrics)}
     rows = []
     for r, lg in loaded:
-        x, y = generate_for_eval(lg, n, seed)
         store = stored_evaluation(lg, settings)
         res = _read_stored(store, settings, lg.path)
         if res is not None:
             print(f"{_label(lg, r)}: evaluated before with these settings ({store}); reused", flush=True)
+            x, y = generate_for_eval(lg, min(GRID, n), seed)  # the same first samples, for the grid only
         else:
+            x, y = generate_for_eval(lg, n, seed)
             res = evaluate_samples(x, ds, list(metrics), feats, seed, inception, n_real=n_real, fake_labels=y)
             if store is not None:
                 write_atomic(store, json.dumps({"checkpoint": lg.path.name, "step": lg.step, "settings": settings, "metrics": res}, default=str))
@@ -144,14 +146,19 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
             "steps": lg.step, "images": lg.images, "wall_minutes": lg.wall / 60,
             "images_per_s": lg.images / lg.wall if lg.wall > 0 else float("nan"),
             "params_g": g_params, "params_total": all_params, "metrics": res, "settings": settings,
-            "grid": grid_image(x[:64].float(), nrow=8, scale=1),
+            "grid": grid_image(x[:GRID].float(), nrow=8, scale=1),
         })
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.md").write_text(_markdown(rows, ds.name, n, seed, feats))
     _figure(rows).save(out / "compare.png")
     (out / "compare.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "grid"} for r in rows], indent=1, default=str))
-    compare_report(out, rows, COLUMNS, ds.name, n, feats)
+    compare_report(out, rows, _shown(rows), ds.name, n, feats)
     return rows
+
+
+def _shown(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    """The columns some run has a value for (not the metrics left out by --metrics, or that none has)."""
+    return [(c, k, lower) for c, k, lower in COLUMNS if any(math.isfinite(float(r["metrics"].get(k, float("nan")))) for r in rows)]
 
 
 def _fmt(v: Any) -> str:
@@ -161,11 +168,12 @@ def _fmt(v: Any) -> str:
 
 
 def _markdown(rows: list[dict[str, Any]], real: str, n: int, seed: int, feats: str) -> str:
-    head = ["run", "family", "loss", *[c for c, _, _ in COLUMNS], "train min", "steps", "img/s", "G params", "all params"]
+    cols = _shown(rows)
+    head = ["run", "family", "loss", *[c for c, _, _ in cols], "train min", "steps", "img/s", "G params", "all params"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         m = r["metrics"]
-        cells = [r["run"], r["family"], r["loss"], *[_fmt(m.get(k, float("nan"))) for _, k, _ in COLUMNS],
+        cells = [r["run"], r["family"], r["loss"], *[_fmt(m.get(k, float("nan"))) for _, k, _ in cols],
                  f"{r['wall_minutes']:.1f}", str(r["steps"]), _fmt(r["images_per_s"]), f"{r['params_g'] / 1e6:.2f}M",
                  f"{r['params_total'] / 1e6:.2f}M"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -182,7 +190,7 @@ def _figure(rows: list[dict[str, Any]]) -> Image.Image:
     grids = [r["grid"].convert("RGB") for r in rows]
     gw = max(g.width for g in grids)
     gh = max(g.height for g in grids)
-    cols = [(c, k, lower) for c, k, lower in COLUMNS if any(math.isfinite(float(r["metrics"].get(k, float("nan")))) for r in rows)]
+    cols = _shown(rows)
     bar_h, bar_w = 22 * len(rows) + title + pad, 260
     per_row = max(1, (len(rows) * (gw + pad) + pad) // (bar_w + pad))
     n_bar_rows = math.ceil(len(cols) / per_row)

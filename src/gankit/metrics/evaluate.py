@@ -21,7 +21,7 @@ from ..run import LoadedGenerator, load_generator
 from ..sampling import generate, recalibrate_bn
 from . import core
 from .classifier import cache_dir, classify, get_classifier
-from .features import FEATURE_NETS
+from .features import FEATURE_NETS, as_saved
 
 ALL = ("fid", "kid", "pr", "dc", "is", "classes", "modes")
 CONFIDENT = 0.9  # a digit is "confidently recognisable" when the classifier gives it >= 0.9
@@ -91,6 +91,7 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
     else:
         if tuple(fake.shape[1:]) != ds.shape:
             raise GankitError(f"the real data {ds.name} is {ds.shape}, the generator makes {tuple(fake.shape[1:])}: they cannot be compared")
+        fake = as_saved(fake)  # measured as the images a user would save, whatever range G's output has
         feat_name = features or "inception"
         idx = _subset(len(ds), n_real or len(fake), seed)
         need_feats = any(m in metrics for m in ("fid", "kid", "pr", "dc"))

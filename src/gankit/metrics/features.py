@@ -67,6 +67,12 @@ def load_inception(path: str | None = None) -> tuple[torch.jit.ScriptModule, str
     return _INCEPTION_CACHE[key], digest
 
 
+def as_saved(x: torch.Tensor) -> torch.Tensor:
+    """Generated images as an 8-bit PNG would hold them, back in [-1, 1]: clamped (a linear output,
+    as StyleGAN2's and R3GAN's, overshoots) and rounded to 256 levels, like the real data."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+
+
 def inception_input(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] images -> the standard input: uint8 values, 3 channels, 299x299 bilinear, (p - 128) / 128."""
     u8 = ((x.float().clamp(-1, 1) + 1) * 127.5).round()  # the 0..255 values a saved PNG would hold

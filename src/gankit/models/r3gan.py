@@ -128,6 +128,8 @@ class Discriminator(nn.Module):
             self.stages.append(nn.Sequential(*layers))
         self.basis = nn.Conv2d(widths[-1], widths[-1], 4, groups=widths[-1], bias=False)  # depthwise 4x4 -> 1x1
         self.head = Projection(widths[-1], spec.num_classes, out_dim, False)
+        if self.head.embed is not None:  # R3GAN's scale for the class embedding: unit-variance features give
+            nn.init.normal_(self.head.embed.weight, 0.0, widths[-1] ** -0.5)  # a class term of unit variance, not sqrt(width)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = input_layer(self.from_image, x)
