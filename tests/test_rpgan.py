@@ -1,9 +1,11 @@
 """The relativistic pairing loss (rpgan) and the R2 penalty, against hand computations; a run with both."""
+import json
 import math
 
 import pytest
 import torch
 
+from gankit.augment import Augmenter
 from gankit.config import make_config
 from gankit.loop import train
 from gankit.losses import LOSSES, r1_penalty, r2_penalty
@@ -42,7 +44,7 @@ def test_r2_is_half_the_squared_gradient_norm_on_generated_samples():
 def test_a_run_with_rpgan_r1_and_r2_trains_and_resumes_exactly(tmp_path):
     over = tiny_overrides(**{"loss.name": "rpgan", "loss.r1": 0.5, "loss.r2": 0.5, "train.steps": 6})
     full = train(make_config({}, over), tmp_path / "full", quiet=True)
-    recs = [__import__("json").loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    recs = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in recs if "loss_d" in r)
     half = train(make_config({}, [*over, "train.steps=3"]), tmp_path / "half", quiet=True)
     assert half.step == 3
@@ -60,3 +62,24 @@ def test_d_accuracy_of_a_relativistic_loss_compares_pairs():
     assert d_accuracy(r, f, relativistic=True).item() == 0.75  # 3 of 4 real samples above their partner
     assert d_accuracy(r, f, relativistic=False).item() == 0.5  # the sign rule: every logit positive, "half right"
     assert d_accuracy(torch.tensor([1.0, -1.0]), torch.tensor([-2.0, -3.0]), relativistic=False).item() == 0.75
+
+
+def test_adas_r_t_under_a_relativistic_loss_reads_the_pairs(tmp_path):
+    """r_t = E[sign(D(real))] has no meaning when only logit differences count: under rpgan it reads
+    the real-minus-generated differences, so r_t = 2 x pair accuracy - 1, and ADA's p follows it."""
+    from gankit.losses import d_accuracy, rt_logits
+
+    r, f = torch.tensor([62.0, 55.0, 40.0, 61.0]), torch.tensor([48.0, 49.0, 45.0, 50.0])
+    rt = torch.sign(rt_logits(r, f, relativistic=True)).mean()
+    assert rt.item() == 0.5 == 2 * d_accuracy(r, f, True).item() - 1  # the sign of D(real) alone reads 1.0
+    assert torch.equal(rt_logits(r, f, relativistic=False), r)
+    over = tiny_overrides(**{"loss.name": "rpgan", "loss.r1": 0.1, "train.steps": 8, "augment.policy": "translation",
+                             "augment.adaptive": True, "train.log_every": 1})
+    train(make_config({}, over), tmp_path / "run", quiet=True)
+    recs = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    recs = [x for x in recs if "d_acc" in x]
+    k = Augmenter.INTERVAL  # the augmenter reads r_t over windows of k steps: 2 x their mean pair accuracy - 1
+    windows = [recs[i:i + k] for i in range(0, len(recs), k)]
+    assert len(windows) == 2 and all(len(w) == k for w in windows)
+    for w in windows:
+        assert w[-1]["r_t"] == pytest.approx(2 * sum(x["d_acc"] for x in w) / k - 1, abs=1e-6)

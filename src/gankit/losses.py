@@ -71,6 +71,13 @@ def d_accuracy(real_logits: Tensor, fake_logits: Tensor, relativistic: bool) -> 
     return 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
 
 
+def rt_logits(real_logits: Tensor, fake_logits: Tensor, relativistic: bool) -> Tensor:
+    """What ADA's overfitting heuristic r_t = E[sign(.)] reads: D's logits on real data; under a
+    relativistic loss, whose logits have no fixed zero, the real-minus-generated pair differences
+    (r_t = 2 x the pair accuracy - 1: 0 when D cannot tell, 1 when it ranks every pair right)."""
+    return real_logits - fake_logits if relativistic else real_logits
+
+
 def _grad_of(d_out: Tensor, x: Tensor) -> Tensor:
     (g,) = torch.autograd.grad(d_out.sum(), x, create_graph=True)
     return g.flatten(1)  # [N, features]

@@ -15,7 +15,7 @@ from torch import nn
 from .batches import Batches
 from .dist import World
 from .guard import FiniteGuard
-from .losses import Loss, d_accuracy, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty
+from .losses import Loss, d_accuracy, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty, rt_logits
 from .registry import Registry
 from .run import Parts
 from .sampling import latents
@@ -95,7 +95,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
             return False, {}
         k.guard.step(p.opt_d)
         if p.augment.active:
-            p.augment.observe(real_logits, world.sum)
+            p.augment.observe(rt_logits(real_logits, fake_logits, k.loss.relativistic), world.sum)
         p.images += B
 
     # G step: D frozen so its weight gradients are not computed; generated classes follow the real batch's
@@ -115,7 +115,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     r, f = real_logits.detach(), fake_logits.detach()
     return True, k.guard.masked({
         "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": r.mean(), "d_fake": f.mean(),
-        "d_acc": d_accuracy(r, f, k.loss.relativistic), "r_t": torch.sign(r).mean(),
+        "d_acc": d_accuracy(r, f, k.loss.relativistic), "r_t": torch.sign(rt_logits(r, f, k.loss.relativistic)).mean(),
         "grad_norm_d": gn_d, "grad_norm_g": gn_g, **({"recon": recon.detach()} if recon is not None else {}),
     })
 
