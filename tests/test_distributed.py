@@ -52,6 +52,10 @@ CASES = {
                            "augment.policy": "color,translation,cutout"},
     "conditional_adaptive_augment": {"model.conditional": True, "augment.policy": "translation", "augment.adaptive": True,
                                      "augment.speed_kimg": 0.05},
+    # noise inputs seeded per sample, style mixing, path lengths and lazy R1 drawn for the global batch
+    "stylegan2_mixing_pl_lazy_r1": {"model.arch": "stylegan2", "model.conditional": True, "loss.name": "ns", "loss.r1": 1.0,
+                                    "loss.r1_every": 2, "loss.pl_weight": 2.0, "loss.pl_every": 2, "model.style_mixing": 0.9},
+    "fastgan_recon_diffaugment": {"model.arch": "fastgan", "model.width": 4, "augment.policy": "color,translation,cutout"},
 }
 
 

@@ -81,6 +81,31 @@ def test_eval_noise_is_fixed_and_training_noise_is_fresh():
     assert not torch.equal(G(z), G(z))
 
 
+def test_per_sample_noise_follows_each_samples_seed_whatever_the_batch():
+    """Seeded noise: a sample's training output depends on its seed, not on the batch it is in or
+    its row (what lets two processes, each with half the batch, generate one process's samples)."""
+    from gankit.models.layers import noise_inputs, per_sample_noise
+
+    G, _ = nets(16)
+    for layer in G.convs:
+        layer.noise_strength.data.fill_(1.0)
+    G.train()
+    z, seeds = torch.randn(4, 8), torch.tensor([11, 22, 33, 44])
+    with per_sample_noise(G, seeds):
+        whole = G(z)
+        again = G(z)
+    with per_sample_noise(G, seeds[2:]):
+        half = G(z[2:])
+    with per_sample_noise(G, seeds.flip(0)):
+        flipped = G(z.flip(0))
+    assert torch.equal(whole, again) and torch.allclose(half, whole[2:], atol=1e-6) and torch.allclose(flipped, whole.flip(0), atol=1e-6)
+    with per_sample_noise(G, torch.tensor([11, 22, 33, 45])):
+        other = G(z)
+    assert torch.equal(other[:3], whole[:3]) and not torch.allclose(other[3], whole[3])  # the seed, not the row
+    assert len(noise_inputs(G)) == len(G.convs) and all(m.noise_seeds is None for m in G.convs)  # reset after
+    assert not torch.equal(G(z), whole)  # outside: the global RNG
+
+
 def test_path_length_penalty_is_a_hand_computation_and_moves_g():
     G, _ = nets(16)
     z, noise = torch.randn(4, 8), torch.randn(4, 3, 16, 16)
@@ -98,9 +123,10 @@ def test_minibatch_std_adds_the_group_spread():
     x = torch.randn(8, 3, 4, 4)
     out = minibatch_std(x)
     assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], x)
-    groups = x.reshape(4, 2, 3, 4, 4)  # groups of 4 take rows i, i+2, i+4, i+6
-    want = groups.std(0, unbiased=False).mean((1, 2, 3))
-    assert torch.allclose(out[0, 3, 0, 0], want[0], atol=1e-5) and torch.allclose(out[1, 3, 0, 0], want[1], atol=1e-5)
+    want = [x[i:i + 4].std(0, unbiased=False).mean() for i in (0, 4)]  # groups of 4 consecutive rows
+    for row in range(8):
+        assert torch.allclose(out[row, 3], want[row // 4].expand(4, 4), atol=1e-5)
+    assert torch.allclose(minibatch_std(x[4:])[:, 3], out[4:, 3])  # the second half alone: the same groups
 
 
 SG2 = {"model.arch": "stylegan2", "model.width": 8, "loss.name": "ns", "loss.r1": 1.0, "loss.r1_every": 2,

@@ -11,7 +11,8 @@ here costs nothing. The loop keeps one process's maths on N processes:
   an ordinary backward; no DDP wrapper, so double-backward penalties (R1, WGAN-GP) need nothing
   special and D's gradients are never computed during the G step;
 - batch norm uses statistics of the global batch (`CrossRankBatchNorm`), so running statistics and
-  outputs match one process (torch's SyncBatchNorm is GPU-only);
+  outputs match one process (torch's SyncBatchNorm is GPU-only); so do other running means of batch
+  statistics (`cross_rank_means`: StyleGAN2's w_avg);
 - decisions (non-finite steps, stop signals, time budget, ADA's r_t, health) read reduced values,
   so every rank takes the same one; rank 0 alone writes files.
 A dead peer makes the next collective fail (gloo) or time out (`GANKIT_DIST_TIMEOUT`, default 300 s):
@@ -209,6 +210,24 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         return y.to(x.dtype)
+
+
+def global_batch_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean over rows of the global batch (no gradient): each rank's row sums and counts all-reduced."""
+    if not dist.is_initialized():
+        return x.mean(0)
+    stats = torch.cat([x.sum(0).flatten(), torch.tensor([float(len(x))], dtype=x.dtype, device=x.device)])
+    collective(dist.all_reduce, stats)
+    return (stats[:-1] / stats[-1]).view(x.shape[1:])
+
+
+def cross_rank_means(m: nn.Module) -> nn.Module:
+    """Running means of batch statistics kept by modules of `m` (those with a `batch_mean`, such as
+    StyleGAN2's w_avg) over the global batch, so they match one process."""
+    for mod in m.modules():
+        if hasattr(mod, "batch_mean"):
+            mod.batch_mean = global_batch_mean
+    return m
 
 
 def cross_rank_batch_norm(m: nn.Module) -> nn.Module:

@@ -22,7 +22,7 @@ from .checkpoint import load_target
 from .config import Config, make_config
 from .data import Dataset
 from .device import pick_device
-from .dist import World, cross_rank_batch_norm
+from .dist import World, cross_rank_batch_norm, cross_rank_means
 from .errors import CheckpointError, GankitError
 from .models import Spec, build_models, make_spec
 from .sampling import recalibrate_bn
@@ -101,7 +101,7 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
     # every rank), also by rank 0 alone for a grid, so they must not wait for the other ranks
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     if world.multi:
-        G, D = cross_rank_batch_norm(G), cross_rank_batch_norm(D)
+        G, D = cross_rank_means(cross_rank_batch_norm(G)), cross_rank_batch_norm(D)
     # fused Adam: one kernel for all parameters (a few % faster on the CPU too), and it can
     # skip a non-finite update on the device itself (FiniteGuard's deferred mode)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas_g, fused=True)

@@ -16,6 +16,7 @@ from .batches import Batches
 from .dist import World
 from .guard import FiniteGuard
 from .losses import Loss, d_accuracy, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty, rt_logits
+from .models.layers import noise_inputs, per_sample_noise
 from .registry import Registry
 from .run import Parts
 from .sampling import latents
@@ -133,28 +134,39 @@ def real_side(p: Parts, k: Tools, B: int, real: torch.Tensor, y: torch.Tensor | 
 
 def fake_batch(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
     """G's batch for this process: latents drawn for the global batch; with `model.style_mixing`, a
-    second latent and a cutoff layer, drawn (also for the global batch) from the same stream."""
+    second latent and a cutoff layer, and for G's noise inputs one seed per sample, drawn (also for
+    the global batch) from the same stream: any number of processes generate the same samples."""
     z = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])
-    mixing = p.cfg.model.style_mixing
-    if mixing <= 0:
-        return k.G(z, y)
-    z2 = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])
-    cutoff = int(torch.randint(1, p.G.num_ws, (), generator=p.latent_gen))
-    if float(torch.rand((), generator=p.latent_gen)) >= mixing:
-        cutoff = p.G.num_ws  # no mixing this batch
-    return k.G(z, y, mix=(z2, cutoff))
+    mix = None
+    if p.cfg.model.style_mixing > 0:
+        z2 = k.batches.send(latents(B, p.spec.z_dim, p.latent_gen)[k.mine])
+        cutoff = int(torch.randint(1, p.G.num_ws, (), generator=p.latent_gen))
+        if float(torch.rand((), generator=p.latent_gen)) >= p.cfg.model.style_mixing:
+            cutoff = p.G.num_ws  # no mixing this batch
+        mix = (z2, cutoff)
+    with per_sample_noise(p.G, noise_seeds(p, B, k.mine)):
+        return k.G(z, y) if mix is None else k.G(z, y, mix=mix)
+
+
+def noise_seeds(p: Parts, n: int, rows: slice) -> torch.Tensor | None:
+    """Seeds for G's noise inputs (`models.layers.per_sample_noise`), drawn for a global batch of n;
+    this process's `rows`. None when G has no noise inputs (its latent stream stays as it was)."""
+    if not noise_inputs(p.G):
+        return None
+    return torch.randint(0, 2**62, (n,), generator=p.latent_gen)[rows]
 
 
 def path_length_term(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
-    """Lazy path-length regularisation (StyleGAN2): on half the global batch (latents and the
-    image-shaped noise drawn for it, this process's rows taken), weight pl_weight * pl_every; the
-    running mean of the lengths (`p.extra["pl_mean"]`) is the same on every rank."""
+    """Lazy path-length regularisation (StyleGAN2): on half the global batch (latents, labels, G's
+    noise and the image-shaped noise drawn for it, this process's rows taken), weight
+    pl_weight * pl_every; the running mean of the lengths (`p.extra["pl_mean"]`) is the same on every rank."""
     n = B // 2 if (B // 2) % k.world.size == 0 and B >= 2 else B
     rows = k.world.share(n)
     z = k.batches.send(latents(n, p.spec.z_dim, p.latent_gen)[rows])
+    y_pl = k.batches.send(torch.randint(0, p.spec.num_classes, (n,), generator=p.latent_gen)[rows]) if y is not None else None
     noise = k.batches.send(torch.randn((n, *p.spec.shape), generator=p.latent_gen)[rows])
-    with k.autocast():
-        lengths = path_lengths(p.G, z, None if y is None else y[:len(z)], noise)
+    with k.autocast(), per_sample_noise(p.G, noise_seeds(p, n, rows)):
+        lengths = path_lengths(p.G, z, y_pl, noise)
     mean = k.world.mean({"pl": lengths.detach().mean()})["pl"]
     target = torch.as_tensor(p.extra.get("pl_mean", 0.0), dtype=mean.dtype, device=mean.device).lerp(mean, 0.01)
     p.extra["pl_mean"] = float(target)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import input_layer, sn
+from .layers import input_layer, noise_draw, sn
 
 # channels per resolution as multiples of the base width (the paper's nfc_multi)
 MULT = {4: 16, 8: 8, 16: 4, 32: 2, 64: 2, 128: 1, 256: 0.5, 512: 0.25}
@@ -36,6 +36,8 @@ def channels(width: int, res: int) -> int:
 class Noise(nn.Module):
     """Per-pixel noise times a learned strength (starts at 0); a fixed draw in eval mode."""
 
+    noise_input = True  # `layers.per_sample_noise` reaches it
+
     def __init__(self, res: int):
         super().__init__()
         self.strength = nn.Parameter(torch.zeros(()))
@@ -43,7 +45,7 @@ class Noise(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+            noise = noise_draw(self, x)
         else:
             noise = self.const.to(x.dtype)[None, None]
         return x + self.strength.to(x.dtype) * noise

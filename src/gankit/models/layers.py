@@ -1,6 +1,9 @@
 """Building blocks shared by the architecture files."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -86,3 +89,37 @@ def assert_shape(x: torch.Tensor, expected: tuple[int | None, ...], what: str) -
     """Raise with what was got and what was expected (None matches any size)."""
     if x.dim() != len(expected) or any(e is not None and s != e for s, e in zip(x.shape, expected)):
         raise ValueError(f"{what}: expected shape {expected}, got {tuple(x.shape)}")
+
+
+def noise_draw(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Training noise for a noise input (StyleGAN2, FastGAN): [N, 1, H, W] standard normal, from the
+    global RNG, or while `per_sample_noise` is in effect one draw per sample from that sample's seed
+    (plus the layer's index): a sample of the global batch then gets the same noise on any number of
+    processes."""
+    seeds = getattr(module, "noise_seeds", None)
+    if seeds is None:
+        return torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+    if len(seeds) != x.shape[0]:
+        raise ValueError(f"per_sample_noise: {len(seeds)} seeds for a batch of {x.shape[0]}")
+    salt = module.noise_salt
+    noise = [torch.randn(1, x.shape[2], x.shape[3], generator=torch.Generator().manual_seed(int(s) + salt)) for s in seeds]
+    return torch.stack(noise).to(x.device, x.dtype)
+
+
+def noise_inputs(G: nn.Module) -> list[nn.Module]:
+    """G's noise inputs (modules marked `noise_input = True`), in module order."""
+    return [m for m in G.modules() if getattr(m, "noise_input", False)]
+
+
+@contextmanager
+def per_sample_noise(G: nn.Module, seeds: torch.Tensor | None) -> Iterator[None]:
+    """G's noise inputs draw each sample's noise from its seed in `seeds` [N] (None: the global RNG);
+    each layer adds its index in G to the seed, so layers draw different noise."""
+    layers = noise_inputs(G)
+    for i, m in enumerate(layers):
+        m.noise_seeds, m.noise_salt = seeds, i
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.noise_seeds = None

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import Projection, input_layer
+from .layers import Projection, input_layer, noise_draw
 
 MAPPING_LAYERS = 4
 MAPPING_LR = 0.01
@@ -68,7 +68,13 @@ class EqualConv2d(nn.Module):
         return F.conv2d(x, self.weight * self.gain, self.bias, padding=self.pad)
 
 
+def _batch_mean(x: torch.Tensor) -> torch.Tensor:
+    return x.mean(0)
+
+
 class Mapping(nn.Module):
+    batch_mean = staticmethod(_batch_mean)  # of the global batch when several processes (`dist.cross_rank_means`)
+
     def __init__(self, z_dim: int, w_dim: int, num_classes: int):
         super().__init__()
         self.embed = EqualLinear(num_classes, w_dim) if num_classes else None  # a class embedding, as StyleGAN2-ADA
@@ -86,7 +92,7 @@ class Mapping(nn.Module):
             x = F.leaky_relu(layer(x), SLOPE) * GAIN
         if self.training:  # the running mean of w, for truncation
             with torch.no_grad():
-                self.w_avg.copy_(x.detach().float().mean(0).lerp(self.w_avg, W_AVG_BETA))
+                self.w_avg.copy_(self.batch_mean(x.detach().float()).lerp(self.w_avg, W_AVG_BETA))
         return x
 
 
@@ -114,6 +120,8 @@ class ModulatedConv(nn.Module):
 class StyleLayer(nn.Module):
     """Modulated 3x3 conv (after 2x upsampling when `up`), noise, bias, leaky ReLU."""
 
+    noise_input = True  # `layers.per_sample_noise` reaches it
+
     def __init__(self, c_in: int, c_out: int, w_dim: int, resolution: int, up: bool):
         super().__init__()
         self.up = up
@@ -127,7 +135,7 @@ class StyleLayer(nn.Module):
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         x = self.conv(x, w)
         if self.training:  # fresh noise per sample; eval: the fixed buffer (deterministic samples)
-            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+            noise = noise_draw(self, x)
         else:
             noise = self.noise_const.to(x.dtype)[None, None]
         x = x + noise * self.noise_strength.to(x.dtype) + self.bias.to(x.dtype)[None, :, None, None]
@@ -207,12 +215,14 @@ class DBlock(nn.Module):
 
 def minibatch_std(x: torch.Tensor) -> torch.Tensor:
     """Append one channel: the standard deviation of features across groups of up to
-    MBSTD_GROUP samples (consecutive rows), averaged over features and pixels."""
+    MBSTD_GROUP samples, averaged over features and pixels. The groups are consecutive rows (StyleGAN2
+    strides them), so processes whose shares of the batch are multiples of the group form the same
+    groups as one process."""
     n, c, h, w = x.shape
     g = next(k for k in (MBSTD_GROUP, 2, 1) if n % k == 0)
-    y = x.float().reshape(g, n // g, c, h, w)
-    y = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt().mean((1, 2, 3))  # [n // g]
-    y = y.reshape(1, n // g, 1, 1, 1).expand(g, -1, 1, h, w).reshape(n, 1, h, w)
+    y = x.float().reshape(n // g, g, c, h, w)
+    y = (y - y.mean(1, keepdim=True)).square().mean(1).add(1e-8).sqrt().mean((1, 2, 3))  # [n // g]
+    y = y.reshape(n // g, 1, 1, 1, 1).expand(-1, g, 1, h, w).reshape(n, 1, h, w)
     return torch.cat([x, y.to(x.dtype)], 1)
 
 
