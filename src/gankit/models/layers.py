@@ -102,7 +102,7 @@ def noise_draw(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if len(seeds) != x.shape[0]:
         raise ValueError(f"per_sample_noise: {len(seeds)} seeds for a batch of {x.shape[0]}")
     salt = module.noise_salt
-    noise = [torch.randn(1, x.shape[2], x.shape[3], generator=torch.Generator().manual_seed(int(s) + salt)) for s in seeds]
+    noise = [torch.randn(1, x.shape[2], x.shape[3], generator=torch.Generator().manual_seed(s + salt)) for s in seeds.tolist()]
     return torch.stack(noise).to(x.device, x.dtype)
 
 
