@@ -91,11 +91,12 @@ class Augmenter:
             y = op(y, self.gen, n, rows)
         return torch.where(mask[:, None, None, None], y, x)
 
-    def observe(self, real_logits: Tensor, total: Callable[[list[float]], list[float]] = lambda v: v) -> None:
-        """Feed the logits r_t reads (`losses.rt_logits`); every INTERVAL calls, move p towards r_t = target. `total` sums
-        over processes (the world's `sum`), so that every rank reads the same r_t."""
-        self._signs = self._signs + torch.sign(real_logits.detach().float()).sum()  # this rank's share, on the device
-        self._count += real_logits.numel() * self.world_size  # the global count: the same on every rank
+    def observe(self, logits: Tensor, total: Callable[[list[float]], list[float]] = lambda v: v) -> None:
+        """Feed the logits r_t reads (`losses.rt_logits`: D(real), or pair differences under a
+        relativistic loss); every INTERVAL calls, move p towards r_t = target. `total` sums over
+        processes (the world's `sum`), so that every rank reads the same r_t."""
+        self._signs = self._signs + torch.sign(logits.detach().float()).sum()  # this rank's share, on the device
+        self._count += logits.numel() * self.world_size  # the global count: the same on every rank
         if self._count >= self.INTERVAL * self.batch_size:  # read once per INTERVAL steps
             (signs,), count = total([float(self._signs)]), self._count
             self.rt = signs / count
