@@ -91,15 +91,15 @@ def test_per_sample_noise_follows_each_samples_seed_whatever_the_batch():
         layer.noise_strength.data.fill_(1.0)
     G.train()
     z, seeds = torch.randn(4, 8), torch.tensor([11, 22, 33, 44])
-    with per_sample_noise(G, seeds):
+    with per_sample_noise(noise_inputs(G), seeds):
         whole = G(z)
         again = G(z)
-    with per_sample_noise(G, seeds[2:]):
+    with per_sample_noise(noise_inputs(G), seeds[2:]):
         half = G(z[2:])
-    with per_sample_noise(G, seeds.flip(0)):
+    with per_sample_noise(noise_inputs(G), seeds.flip(0)):
         flipped = G(z.flip(0))
     assert torch.equal(whole, again) and torch.allclose(half, whole[2:], atol=1e-6) and torch.allclose(flipped, whole.flip(0), atol=1e-6)
-    with per_sample_noise(G, torch.tensor([11, 22, 33, 45])):
+    with per_sample_noise(noise_inputs(G), torch.tensor([11, 22, 33, 45])):
         other = G(z)
     assert torch.equal(other[:3], whole[:3]) and not torch.allclose(other[3], whole[3])  # the seed, not the row
     assert len(noise_inputs(G)) == len(G.convs) and all(m.noise_seeds is None for m in G.convs)  # reset after

@@ -22,6 +22,7 @@ from .errors import GankitError
 from .guard import FiniteGuard
 from .jsonl import truncate_jsonl
 from .losses import LOSSES, r1_penalty
+from .models.layers import noise_inputs
 from .paths import check_writable
 from .preflight import preflight
 from .run import Parts, build_parts, data_meta, ema_update, restore
@@ -115,7 +116,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
     step = STEPS.get(cfg.model.family)
     tools = Tools(torch.compile(p.G) if t.compile else p.G, torch.compile(p.D) if t.compile else p.D, loss,
                   Batches(ds, dev, t.channels_last, p.spec.num_classes > 0), FiniteGuard(dev), world, autocast, world.share(t.batch_size),
-                  list(p.G.parameters()), list(p.D.parameters()))
+                  list(p.G.parameters()), list(p.D.parameters()), noise_inputs(p.G))
     guard = tools.guard
 
     # SIGTERM / Ctrl-C only set a flag; the loop saves at the next step boundary

@@ -16,7 +16,7 @@ from .batches import Batches
 from .dist import World
 from .guard import FiniteGuard
 from .losses import Loss, d_accuracy, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty, rt_logits
-from .models.layers import noise_inputs, per_sample_noise
+from .models.layers import per_sample_noise
 from .registry import Registry
 from .run import Parts
 from .sampling import latents
@@ -52,6 +52,7 @@ class Tools:
     mine: slice  # this process's rows of the global batch
     g_params: list[torch.Tensor]
     d_params: list[torch.Tensor]
+    noise_layers: list[nn.Module]  # G's noise inputs (`models.layers.noise_inputs`), found once
 
     def D_packed(self, p: Parts, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.D(pack(x, p.cfg.model.pac), y)
@@ -144,14 +145,14 @@ def fake_batch(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tens
         if float(torch.rand((), generator=p.latent_gen)) >= p.cfg.model.style_mixing:
             cutoff = p.G.num_ws  # no mixing this batch
         mix = (z2, cutoff)
-    with per_sample_noise(p.G, noise_seeds(p, B, k.mine)):
+    with per_sample_noise(k.noise_layers, noise_seeds(p, k, B, k.mine)):
         return k.G(z, y) if mix is None else k.G(z, y, mix=mix)
 
 
-def noise_seeds(p: Parts, n: int, rows: slice) -> torch.Tensor | None:
+def noise_seeds(p: Parts, k: Tools, n: int, rows: slice) -> torch.Tensor | None:
     """Seeds for G's noise inputs (`models.layers.per_sample_noise`), drawn for a global batch of n;
     this process's `rows`. None when G has no noise inputs (its latent stream stays as it was)."""
-    if not noise_inputs(p.G):
+    if not k.noise_layers:
         return None
     return torch.randint(0, 2**62, (n,), generator=p.latent_gen)[rows]
 
@@ -165,7 +166,7 @@ def path_length_term(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torc
     z = k.batches.send(latents(n, p.spec.z_dim, p.latent_gen)[rows])
     y_pl = k.batches.send(torch.randint(0, p.spec.num_classes, (n,), generator=p.latent_gen)[rows]) if y is not None else None
     noise = k.batches.send(torch.randn((n, *p.spec.shape), generator=p.latent_gen)[rows])
-    with k.autocast(), per_sample_noise(p.G, noise_seeds(p, n, rows)):
+    with k.autocast(), per_sample_noise(k.noise_layers, noise_seeds(p, k, n, rows)):
         lengths = path_lengths(p.G, z, y_pl, noise)
     mean = k.world.mean({"pl": lengths.detach().mean()})["pl"]
     target = torch.as_tensor(p.extra.get("pl_mean", 0.0), dtype=mean.dtype, device=mean.device).lerp(mean, 0.01)

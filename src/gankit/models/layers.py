@@ -112,10 +112,9 @@ def noise_inputs(G: nn.Module) -> list[nn.Module]:
 
 
 @contextmanager
-def per_sample_noise(G: nn.Module, seeds: torch.Tensor | None) -> Iterator[None]:
-    """G's noise inputs draw each sample's noise from its seed in `seeds` [N] (None: the global RNG);
-    each layer adds its index in G to the seed, so layers draw different noise."""
-    layers = noise_inputs(G)
+def per_sample_noise(layers: list[nn.Module], seeds: torch.Tensor | None) -> Iterator[None]:
+    """G's noise inputs `layers` (`noise_inputs(G)`) draw each sample's noise from its seed in
+    `seeds` [N] (None: the global RNG); each layer adds its index to the seed, so layers differ."""
     for i, m in enumerate(layers):
         m.noise_seeds, m.noise_salt = seeds, i
     try:
