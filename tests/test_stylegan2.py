@@ -177,3 +177,43 @@ def test_export_and_load_truncate_in_w(tmp_path):
     got = sess.run(None, {"z": z.numpy(), "psi": np.array([0.5], np.float32)})[0]
     want = load(out).generate(z, truncation=0.5).numpy()
     assert np.abs(got - want).max() < 1e-4
+
+
+def _parity_nets(seed: int, conditional: bool):
+    """The parity harness's config (benchmarks/parity/stylegan2.py): 32x32 RGB, 256 channels, z 64."""
+    cfg = make_config({}, ["model.arch=stylegan2", "model.widths=[256]", "model.z_dim=64", f"model.conditional={str(conditional).lower()}"])
+    torch.manual_seed(seed)
+    G, D = build_models(make_spec(cfg.model, (3, 32, 32), 10 if conditional else 0, "image"), "stylegan2")
+    return G.eval(), D.eval()
+
+
+@pytest.mark.parametrize("conditional, d_band", [(False, (0.02, 0.12)), (True, (0.1, 0.5))])
+def test_start_up_statistics_match_stylegan2_ada(conditional, d_band):
+    """Measured once with NVlabs/stylegan2-ada-pytorch's networks (`benchmarks/parity/stylegan2.py`,
+    median of 5 seeds): G's output std 1.34 / 1.31 (unconditional / conditional), D's logit std on unit
+    images 0.045 / 0.220; gankit's D is wider by its box downsampling (0.069 / 0.322). Its conditional
+    D's logits started with std 8.06 before (an N(0, 1) embedding projected on h), 30x the reference's."""
+    g_std, d_std = [], []
+    for seed in range(3):
+        G, D = _parity_nets(seed, conditional)
+        g = torch.Generator().manual_seed(100 + seed)
+        z, x = torch.randn(32, 64, generator=g), torch.randn(32, 3, 32, 32, generator=g)
+        y = torch.arange(32) % 10 if conditional else None
+        with torch.no_grad():
+            g_std.append(float(G(z, y).std()))
+            d_std.append(float(D(x, y).std()))
+    assert 0.9 < sorted(g_std)[1] < 2.0, g_std
+    assert d_band[0] < sorted(d_std)[1] < d_band[1], d_std
+
+
+def test_the_conditional_head_is_stylegan2_adas():
+    """<out(h), cmap(y)> / sqrt(dim), the label through D's own mapping network: a logit of about unit
+    std for unit features, the same for a one-hot float label as for the integer one."""
+    _, D = _parity_nets(0, True)
+    torch.manual_seed(1)
+    h, y = torch.randn(4096, 256), torch.arange(4096) % 10
+    with torch.no_grad():
+        logits = D.head(h, y)
+        assert 0.5 < float(logits.std()) < 2.0
+        assert torch.allclose(D.head(h[:8], torch.nn.functional.one_hot(y[:8], 10).float()), logits[:8], atol=1e-5)
+    assert len(D.head.mapping) == 8 and D.head.mapping[0].w_gain == pytest.approx(0.01 / 16)

@@ -80,15 +80,19 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
             if recon is not None:
                 loss_d = loss_d + p.cfg.loss.recon * recon
         D_packed = lambda x, yy: k.D_packed(p, x, yy)  # noqa: E731
+        D_seen = lambda x, yy: k.D_of(p, x, yy)  # noqa: E731  (augmentation included)
         w = p.now  # this step's penalty weights (the schedule may anneal them)
         if w.gp > 0:
             eps = torch.rand(B)[k.mine]  # interpolation weights of the global batch
             loss_d = loss_d + w.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y, eps)
-        every = p.cfg.loss.r1_every  # lazy R1: every k-th D step, k times the weight
+        # lazy R1 / R2: every k-th D step, k times the weight, folded into that step (k optimiser steps per
+        # k batches, so StyleGAN2-ADA's learning-rate and beta rescaling for its extra step does not apply).
+        # The gradient is taken on the un-augmented images, through the augmentation, as R3GAN and StyleGAN2-ADA do.
+        every = p.cfg.loss.r1_every
         if w.r1 > 0 and (p.step * t.d_steps + i) % every == 0:
-            loss_d = loss_d + w.r1 * every * r1(D_packed, p.augment(real), y)
+            loss_d = loss_d + w.r1 * every * r1(D_seen, real, y)
         if w.r2 > 0 and (p.step * t.d_steps + i) % every == 0:
-            loss_d = loss_d + w.r2 * every * r2_penalty(D_packed, p.augment(fake.float()), y)
+            loss_d = loss_d + w.r2 * every * r2_penalty(D_seen, fake.float(), y)
         p.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         loss_d = world.average_grads(d_params, loss_d)  # gradients and the loss: means over ranks

@@ -8,8 +8,8 @@ from w, then demodulated to unit norm per output channel), per-pixel noise with 
 strength, and a skip output (each resolution's toRGB added to the upsampled image so far).
 Upsampling is bilinear (the paper's transposed conv with a FIR filter is replaced by this reference op).
 D: residual blocks (two 3x3 convs, 2x2 average-pool downsampling, a 1x1 skip, added with
-1/sqrt(2)), then minibatch standard deviation, a 3x3 conv and two linear layers (a projection
-head when conditional). Equalised learning rate everywhere; no normalisation layers.
+1/sqrt(2)), then minibatch standard deviation, a 3x3 conv and two linear layers (conditional:
+StyleGAN2-ADA's <out, mapped label> / sqrt(dim)). Equalised learning rate everywhere; no normalisation layers.
 
 Training extras live in the step: style mixing (`model.style_mixing`), path-length
 regularisation (`loss.pl_weight`), lazy R1 (`loss.r1_every`). `w_avg`, the running mean of w, is
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import Projection, input_layer, noise_draw
+from .layers import input_layer, noise_draw
 
 MAPPING_LAYERS = 4
 MAPPING_LR = 0.01
@@ -33,6 +33,7 @@ SLOPE = 0.2
 GAIN = math.sqrt(2)  # leaky ReLU's gain, applied after each activation (equalised lr keeps unit variance)
 W_AVG_BETA = 0.995
 MBSTD_GROUP = 4
+D_MAPPING_LAYERS = 8  # StyleGAN2-ADA's D maps the label through the MappingNetwork's default depth
 
 
 def stage_widths(spec: Spec) -> list[int]:
@@ -235,7 +236,7 @@ class Discriminator(nn.Module):
         c = widths[-1]
         self.conv = EqualConv2d(c + 1, c, 3)
         self.fc = EqualLinear(c * 16, c)
-        self.head = Projection(c, spec.num_classes, out_dim, False)
+        self.head = Head(c, spec.num_classes, out_dim)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         x = F.leaky_relu(input_layer(self.from_rgb, x), SLOPE) * GAIN
@@ -244,6 +245,37 @@ class Discriminator(nn.Module):
         x = F.leaky_relu(self.conv(minibatch_std(x)), SLOPE) * GAIN
         x = F.leaky_relu(self.fc(x.flatten(1)), SLOPE) * GAIN
         return self.head(x, y)
+
+
+class Head(nn.Module):
+    """StyleGAN2-ADA's D output: an equalised-lr linear layer to `out_dim` logits; conditional, to
+    `features` values whose inner product with the mapped label, divided by sqrt(features), is the
+    logit. The label map is StyleGAN2-ADA's D mapping network: an embedding, second-moment
+    normalisation, then D_MAPPING_LAYERS equalised-lr layers at a 0.01 learning-rate multiplier.
+    (gankit before 0.15 had a default-initialised linear layer plus <N(0, 1) embedding, h>: logits of
+    std 8 at the start, almost all of them the class term, against 0.2 in StyleGAN2-ADA.)"""
+
+    def __init__(self, features: int, num_classes: int, out_dim: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.out = EqualLinear(features, features if num_classes else out_dim)
+        if num_classes:
+            self.embed = EqualLinear(num_classes, features)
+            self.mapping = nn.ModuleList(EqualLinear(features, features, lr_mul=MAPPING_LR) for _ in range(D_MAPPING_LAYERS))
+
+    def cmap(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        onehot = y.to(dtype) if y.is_floating_point() else F.one_hot(y, self.num_classes).to(dtype)
+        x = self.embed(onehot)
+        x = x * torch.rsqrt(x.square().mean(1, keepdim=True) + 1e-8)
+        for layer in self.mapping:
+            x = F.leaky_relu(layer(x), SLOPE) * GAIN
+        return x
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        out = self.out(h)
+        if self.num_classes:
+            return (out * self.cmap(y, out.dtype)).sum(1) / math.sqrt(out.shape[1])
+        return out.squeeze(1) if out.shape[1] == 1 else out
 
 
 # model.sn_d / sn_g do not apply: equalised learning rate instead, no normalisation layers
