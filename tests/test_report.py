@@ -214,3 +214,22 @@ def test_report_command(tmp_path):
     r = _cli("report", tmp_path / "nothing")
     assert r.returncode == 2 and "not a run folder" in r.stderr
     assert write_report(run).name == "report.html"
+
+
+def test_each_curve_legend_is_drawn_in_its_series_colour(tmp_path):
+    """The legend's labels keep their series' colour: no stylesheet rule paints them over (the axis
+    labels' grey `svg .k { fill }` did, so loss_d could not be told from loss_g)."""
+    import re
+    from importlib.resources import files
+    text = build_report(synthetic_run(tmp_path / "run"))
+    css = files("gankit.web").joinpath("report.css").read_text() + "".join(re.findall(r"<style>(.*?)</style>", text, re.S))
+    strokes = re.findall(r'<polyline class="series" data-name="([^"]+)" fill="none" stroke="([^"]+)"', text)
+    labels = re.findall(r'<text [^>]*class="([^"]+)" fill="([^"]+)">([^<]+)</text>', text)
+    assert strokes and labels
+    by_name = {n: c for n, c in strokes}
+    for cls, fill, name in labels:
+        if name in by_name:
+            assert fill == by_name[name]
+            painted = [r for r in re.findall(r"([^{}]*)\{([^}]*)\}", css) if re.search(rf"\.{cls}\b", r[0]) and "fill" in r[1]]
+            assert not painted, painted
+    assert len({c for _, c, _ in labels}) >= 2

@@ -165,7 +165,7 @@ def svg_chart(title: str, series: dict[str, list[tuple[float, float]]], markers:
         c = COLOURS[i % len(COLOURS)]
         d = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
         parts.append(f'<polyline class="series" data-name="{esc(name)}" fill="none" stroke="{c}" stroke-width="1.4" points="{d}"/>')
-        parts.append(f'<text x="{left + 8 + 110 * i}" y="{top + 13}" class="k" fill="{c}">{esc(name)}</text>')
+        parts.append(f'<text x="{left + 8 + 110 * i}" y="{top + 13}" class="legend" fill="{c}">{esc(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
