@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "a name without a suffix: a folder of PNGs")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--truncation", type=float, default=1.0, help="latent scale psi (< 1: less variety, higher quality)")
-    s.add_argument("--label", type=int, default=None, help="class to generate (conditional models)")
+    s.add_argument("--label", default=None, help="class to generate, by index or name (conditional models)")
     s.add_argument("--reconstruct", action="store_true", help="VAE runs: real images (odd rows) and their reconstructions (even rows), as a .png")
     s.add_argument("--interpolate", type=int, default=0, metavar="K", help="animate a loop through K (>= 2) latent key points")
     s.add_argument("--device", default="cpu")

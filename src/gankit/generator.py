@@ -112,19 +112,11 @@ class Generator:
         return next(self.net.parameters()).device
 
     def _labels(self, n: int, label: int | str | None) -> torch.Tensor | None:
+        from .sampling import resolve_label
+        k = resolve_label(label, self.num_classes, self.class_names)
         if not self.num_classes:
-            if label is not None:
-                raise GankitError("label: this generator is unconditional (it was trained without class labels)")
             return None
-        if isinstance(label, str):
-            if label not in self.class_names:
-                raise GankitError(f"label: unknown class {label!r}; the classes are {', '.join(self.class_names)}")
-            label = self.class_names.index(label)
-        if label is None:
-            return torch.arange(n) % self.num_classes
-        if not 0 <= int(label) < self.num_classes:
-            raise GankitError(f"label: must be 0..{self.num_classes - 1}, got {label}")
-        return torch.full((n,), int(label), dtype=torch.long)
+        return torch.arange(n) % self.num_classes if k is None else torch.full((n,), k, dtype=torch.long)
 
     @property
     def truncates_w(self) -> bool:

@@ -222,7 +222,11 @@ def ema_beta(t, step: int) -> float:
 def start_line(ds: Dataset, cfg: Config, device: torch.device, out: Path, world: World) -> str:
     """What was loaded and where the run goes, in one line."""
     what = f"{len(ds)} images {'x'.join(map(str, ds.shape))}" if ds.kind == "image" else f"{len(ds)} 2D points"
-    classes = f", {ds.num_classes} classes" if ds.num_classes >= 2 and ds.kind == "image" else ""
+    classes = ""
+    if ds.num_classes >= 2 and ds.kind == "image":
+        named = ds.class_names != [str(i) for i in range(ds.num_classes)]  # names that say more than the index
+        names = ", ".join(ds.class_names[:10]) + (", ..." if len(ds.class_names) > 10 else "") if named else ""
+        classes = f", {ds.num_classes} classes" + (f" ({names})" if names else "")
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
     procs = f" x {world.size} processes (global batch {cfg.train.batch_size})" if world.multi else ""
     return (f"data: {what}{classes} from {ds.name}; {cfg.model.family} {cfg.model.arch}; device {device}{threads}{procs}; "

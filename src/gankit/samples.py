@@ -11,7 +11,7 @@ import torch
 from .errors import GankitError
 from .paths import check_output_file, check_writable
 from .run import load_generator
-from .sampling import generate, interpolation_path, truncation_of
+from .sampling import generate, interpolation_path, resolve_label, truncation_of
 from .viz import grid_image, save_gif, save_grid, to_uint8
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -59,9 +59,7 @@ def sample_command(a: argparse.Namespace) -> None:
         check_output_file(out)
     lg = load_generator(a.run, a.device, flag="--device")
     ncls, z_dim = lg.spec.num_classes, lg.spec.z_dim
-    if a.label is not None and not (ncls and 0 <= a.label < ncls):
-        raise GankitError(f"--label: must be 0..{ncls - 1} (the model has {ncls} classes), got {a.label}" if ncls
-                          else "--label: the model is unconditional (it was trained without class labels)")
+    label = resolve_label(a.label, ncls, list(lg.data.get("class_names") or []), what="--label")
     device = next(lg.G.parameters()).device
 
     if kind == "gif" and lg.data["kind"] != "image":
@@ -74,13 +72,13 @@ def sample_command(a: argparse.Namespace) -> None:
         with torch.no_grad():
             y = None
             if ncls:
-                y = (torch.full((n,), a.label) if a.label is not None else torch.arange(n) % ncls).to(device)
+                y = (torch.full((n,), label) if label is not None else torch.arange(n) % ncls).to(device)
             for z in interpolation_path(a.interpolate, 12, z_dim, gen, n):
                 scale, kw = truncation_of(lg.G, a.truncation)
                 frames.append(grid_image(lg.G((z * scale).to(device), y, **kw).float().cpu(), nrow=math.ceil(math.sqrt(n))))
         save_gif(frames, out)
     else:
-        x, y = generate(lg.G, n, z_dim, ncls, device, seed=a.seed, truncation=a.truncation, label=a.label)
+        x, y = generate(lg.G, n, z_dim, ncls, device, seed=a.seed, truncation=a.truncation, label=label)
         if lg.data["kind"] == "points":
             if kind == "array":
                 np.savez_compressed(out, points=x.numpy().astype(np.float32))

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .console import Progress
+from .errors import GankitError
 
 PROGRESS_FROM = 5000  # samples: fewer take a moment, more get a progress bar
 
@@ -21,6 +22,24 @@ def latents(n: int, z_dim: int, gen: torch.Generator, truncation: float = 1.0) -
     """Standard normal latents, scaled by psi = `truncation` (< 1 trades variety for quality)."""
     z = torch.randn(n, z_dim, generator=gen)
     return z * truncation if truncation != 1.0 else z
+
+
+def resolve_label(label: int | str | None, num_classes: int, class_names: list[str], what: str = "label") -> int | None:
+    """A class given by index or by name (a digit string counts as an index unless it is a class
+    name), checked against the model's classes; None stays None."""
+    if label is None:
+        return None
+    if not num_classes:
+        raise GankitError(f"{what}: the model is unconditional (it was trained without class labels)")
+    if isinstance(label, str) and label in class_names:
+        return class_names.index(label)
+    if isinstance(label, str) and not label.lstrip("-").isdigit():
+        named = f"; the classes are {', '.join(class_names)}" if class_names else ""
+        raise GankitError(f"{what}: unknown class {label!r}{named}")
+    if not 0 <= int(label) < num_classes:
+        named = f"; or a class name ({', '.join(class_names)})" if class_names else ""
+        raise GankitError(f"{what}: must be 0..{num_classes - 1} (the model has {num_classes} classes), got {label}{named}")
+    return int(label)
 
 
 def balanced_labels(n: int, num_classes: int) -> torch.Tensor | None:
