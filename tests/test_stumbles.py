@@ -58,3 +58,16 @@ def test_sample_takes_a_class_name_and_the_start_line_names_the_classes(named_ru
     train(make_config({}, tiny_overrides(**{"data.source": str(named_run.parent / "data"), "model.conditional": "true",
                                             "train.batch_size": 8, "train.steps": 1})), tmp_path / "again")
     assert "2 classes (cat, horse)" in capsys.readouterr().err
+
+
+def test_a_run_says_why_it_stopped_and_what_to_raise(tmp_path, capsys):
+    over = tiny_overrides(**{"train.steps": 1000, "train.max_minutes": 0.0005})
+    p = train(make_config({}, over), tmp_path / "r")
+    err = capsys.readouterr().err
+    assert p.step < 1000
+    assert f"done: {p.step} steps" in err and "the time budget train.max_minutes=0.0005 is spent" in err
+    assert "--resume auto train.max_minutes=0.001" in err
+    train(make_config({}, over), tmp_path / "r", resume="auto")
+    assert "already finished at step" in (e := capsys.readouterr().err) and "train.max_minutes=0.0005 is spent" in e
+    train(make_config({}, tiny_overrides()), tmp_path / "s")
+    assert "done: 6 steps" in (e := capsys.readouterr().err) and "reached train.steps=6" in e

@@ -93,8 +93,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
             raise GankitError(f"{start_state[0]}: was trained on other data ({start_state[1]['data'].get('name')}); resume it on the same data.source")
         restore(p, start_state[1], start_state[0])
         if p.step >= t.steps or (t.max_minutes > 0 and p.wall >= 60 * t.max_minutes):  # nothing to train: leave the run as it is
-            say(f"{out}: already finished at step {p.step} (train.steps={t.steps}, train.max_minutes={t.max_minutes:g}); "
-                "raise one of them to train on")
+            say(f"{out}: already finished at step {p.step}: {stop_reason(p.step, p.wall, t)}")
             return p
         if world.main:
             truncate_jsonl(metrics_path, p.step)
@@ -206,8 +205,16 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
         duties.close()
         for s, h in old.items():
             signal.signal(s, h)
-    say(f"done: {p.step} steps in {p.wall:.0f} s; run folder {out}")
+    say(f"done: {p.step} steps in {p.wall:.0f} s ({stop_reason(p.step, p.wall, t)}); run folder {out}")
     return p
+
+
+def stop_reason(step: int, wall: float, t) -> str:
+    """Why a run stopped where it did, and what to raise to train on."""
+    if step >= t.steps:
+        return f"reached train.steps={t.steps}; raise it to train on"
+    return (f"the time budget train.max_minutes={t.max_minutes:g} is spent; to train on, resume with a larger one "
+            f"(--resume auto train.max_minutes={2 * t.max_minutes:g}) or train.max_minutes=0 for none")
 
 
 def ema_beta(t, step: int) -> float:
