@@ -71,3 +71,11 @@ def test_a_run_says_why_it_stopped_and_what_to_raise(tmp_path, capsys):
     assert "already finished at step" in (e := capsys.readouterr().err) and "train.max_minutes=0.0005 is spent" in e
     train(make_config({}, tiny_overrides()), tmp_path / "s")
     assert "done: 6 steps" in (e := capsys.readouterr().err) and "reached train.steps=6" in e
+
+
+def test_resume_auto_with_settings_but_no_config_or_checkpoint_is_refused(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    assert main(["train", "--resume", "auto", "--out", str(empty), "data.resolution=32", "train.steps=2"]) == 2
+    line = _err_line(capsys)
+    assert f"{empty}: no checkpoint to resume; to start a run there, give its config" in line
+    assert not empty.exists()

@@ -32,8 +32,11 @@ def _train(a: argparse.Namespace) -> int:
         if found is not None:
             cfg = make_config(found[1]["config"], overrides)
             a.resume = str(found[0])  # the one just found: not looked for (and warned about) twice
-        elif overrides:  # key=value settings alone: a run from them, started now and continued later
-            cfg = load_config(None, overrides)
+        elif any(o.startswith("data.source=") for o in overrides):  # settings naming the data: a run from them, as
+            cfg = load_config(None, overrides)  # `gankit train key=value` starts one, continued by later calls
+        elif overrides:  # settings alone would train the built-in default data: refuse, as without them
+            raise GankitError(f"{out}: no checkpoint to resume; to start a run there, give its config before the "
+                              f"settings (e.g. gankit train configs/folder64.yaml {' '.join(overrides)} --resume auto --out {out})")
         else:
             raise GankitError(f"{out}: no checkpoint to resume")
     else:
