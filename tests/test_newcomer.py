@@ -48,6 +48,7 @@ def test_readme_quick_start_runs_in_a_fresh_clone(tmp_path, monkeypatch):
             try:
                 first = proc.stdout.readline()
                 assert "serving the live report of runs/mine at http://127.0.0.1:" in first, first + proc.stderr.read()
+                proc.stdout.readline()  # the sampler page is exported in the background: wait for its line
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)

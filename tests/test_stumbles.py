@@ -10,7 +10,7 @@ from gankit.errors import GankitError
 from gankit.loop import train
 from gankit.sampling import resolve_label
 
-from .conftest import tiny_overrides
+from .conftest import ORT_WEB, need, tiny_overrides
 
 
 def _err_line(capsys) -> str:
@@ -79,3 +79,69 @@ def test_resume_auto_with_settings_but_no_config_or_checkpoint_is_refused(tmp_pa
     line = _err_line(capsys)
     assert f"{empty}: no checkpoint to resume; to start a run there, give its config" in line
     assert not empty.exists()
+
+
+def test_serve_answers_at_once_and_prepares_the_sampler_in_the_background(tmp_path, monkeypatch):
+    """The report is served before the sampler's export finishes; /sampler/ says it is being prepared,
+    then serves the page."""
+    need(f"onnxruntime-web at {ORT_WEB}", ORT_WEB.is_dir())
+    monkeypatch.setenv("GANKIT_ORT_WEB", str(ORT_WEB))
+    import threading
+    import urllib.request
+
+    import gankit.export
+    from gankit.serve import run_server
+
+    run = tmp_path / "run"
+    train(make_config({}, tiny_overrides()), run, quiet=True)
+    release, real_export = threading.Event(), gankit.export.export
+
+    def slow_export(*a, **k):
+        assert release.wait(60)
+        return real_export(*a, **k)
+
+    monkeypatch.setattr(gankit.export, "export", slow_export)
+    ready = []
+    server, _ = run_server(run, on_ready=ready.append)
+    server.start()
+    try:
+        assert "gankit" in urllib.request.urlopen(server.url, timeout=10).read().decode()  # the report, while exporting
+        page = urllib.request.urlopen(server.url + "sampler", timeout=10).read().decode()  # redirected to /sampler/
+        assert "preparing the sampler" in page and not ready
+        release.set()
+        server.preparing.join(120)
+        assert ready == [server.url + "sampler/"]
+        page = urllib.request.urlopen(server.url + "sampler/", timeout=10).read().decode()
+        assert "preparing" not in page and page == (run / "sampler" / "index.html").read_text()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_dropped_connection_is_one_line_and_the_server_keeps_serving(tmp_path, capsys):
+    import socket
+    import struct
+    import urllib.request
+
+    from gankit.serve import make_server
+
+    (tmp_path / "big.bin").write_bytes(b"x" * (32 << 20))
+    (tmp_path / "index.html").write_text("hello")
+    server = make_server({"/": tmp_path})
+    server.start()
+    try:
+        for _ in range(3):  # a client that asks for a large file, then resets the connection
+            s = socket.create_connection(server.server_address[:2])
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(1024)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        assert urllib.request.urlopen(server.url + "index.html", timeout=10).read() == b"hello"
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and all("closed the connection mid-answer" in ln and "still serving" in ln for ln in lines), lines

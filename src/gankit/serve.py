@@ -8,6 +8,8 @@ It binds 127.0.0.1 unless told otherwise.
 """
 from __future__ import annotations
 
+import html
+import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -15,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
+from .console import warn
 from .errors import GankitError
 
 MIME = {
@@ -56,6 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, send_body: bool) -> None:
         url = self.path.split("?", 1)[0].split("#", 1)[0]  # not urlsplit: it reads //x/y as a host
+        if url != "/" and url + "/" in self.server.routes:  # /sampler -> /sampler/ while it is a route
+            self._redirect(url + "/")
+            return
         if (route := self.server.routes.get(url)) is not None:
             try:
                 body, mime = route()
@@ -124,6 +130,21 @@ class GankitServer(ThreadingHTTPServer):
         self.routes = dict(routes or {})  # exact paths answered by a function: (body, MIME type)
         super().__init__((host, port), _Handler)
 
+    preparing: threading.Thread | None = None  # the sampler's background export (`run_server`)
+
+    def mount(self, prefix: str, folder: Path) -> None:
+        """Serve `folder` under `prefix` from now on (the list is replaced whole: handlers read it unlocked)."""
+        prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self.mounts = sorted([*self.mounts, (prefix, Path(folder))], key=lambda m: -len(m[0]))
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """One line instead of a traceback: a browser that drops a connection mid-download is routine."""
+        e = sys.exc_info()[1]
+        if isinstance(e, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            warn(f"serve: {client_address[0]}:{client_address[1]} closed the connection mid-answer ({type(e).__name__}); still serving")
+        else:
+            warn(f"serve: a request from {client_address[0]}:{client_address[1]} failed ({type(e).__name__}: {e}); still serving")
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -189,22 +210,44 @@ def live_routes(run: Path) -> dict[str, Callable[[], tuple[bytes, str]]]:
     return {"/": report, "/report.html": report, "/live.json": stamp}
 
 
-def run_server(run: Path, host: str = "127.0.0.1", port: int = 0) -> tuple[GankitServer, str | None]:
-    """The server of a run folder: the live report at /, the sampler page at /sampler/ when the run
-    has a checkpoint and onnxruntime-web is installed (else a note why not)."""
+PREPARING = ("<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">"
+             "<title>preparing the sampler</title></head><body><p>preparing the sampler: exporting the run's newest "
+             "checkpoint to ONNX (once per checkpoint; this page reloads itself)</p></body></html>")
+
+
+def run_server(run: Path, host: str = "127.0.0.1", port: int = 0,
+               on_ready: Callable[[str], None] | None = None) -> tuple[GankitServer, str | None]:
+    """The server of a run folder: the live report at /, at once; the sampler page at /sampler/ when
+    the run has a checkpoint and onnxruntime-web is installed. The sampler is exported in the
+    background (once per checkpoint: kept while newer than the newest); until it is ready /sampler/
+    says so and reloads itself, and if it cannot be made it says why. `on_ready(url)` is called once
+    the sampler page is served."""
     from .checkpoint import list_checkpoints
 
-    mounts, note = {}, None
-    if list_checkpoints(run / "checkpoints"):
+    server = make_server({}, host, port, routes=live_routes(run))
+    if not list_checkpoints(run / "checkpoints"):
+        return server, None
+
+    def prepare() -> None:
         try:
-            mounts["/sampler/"] = sampler_folder(run)
-        except GankitError as e:
-            note = f"no sampler page: {e}"
-    return make_server(mounts, host, port, routes=live_routes(run)), note
+            folder = sampler_folder(run)
+        except Exception as e:  # noqa: BLE001 - the page says why; the report keeps being served
+            reason = f"no sampler page: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            server.routes["/sampler/"] = lambda: (f"<!doctype html><p>{html.escape(reason)}</p>".encode(), MIME[".html"])
+            warn(reason)
+            return
+        server.mount("/sampler/", folder)
+        server.routes.pop("/sampler/", None)
+        if on_ready is not None:
+            on_ready(server.url + "sampler/")
+
+    server.routes["/sampler/"] = lambda: (PREPARING.encode(), MIME[".html"])
+    server.preparing = threading.Thread(target=prepare, name="gankit-sampler-export", daemon=True)
+    server.preparing.start()
+    return server, None
 
 
 def serve_command(a: object) -> None:
-    from .console import warn
     from .generator import is_export
 
     target = Path(a.dir)  # type: ignore[attr-defined]
@@ -216,10 +259,11 @@ def serve_command(a: object) -> None:
     else:
         if not (target / "config.yaml").is_file() and not (target / "checkpoints").is_dir():
             raise GankitError(f"{target}: neither an export folder (no generator.json) nor a run folder (no config.yaml)")
-        server, note = run_server(target, a.host, a.port)  # type: ignore[attr-defined]
+        server, note = run_server(target, a.host, a.port,  # type: ignore[attr-defined]
+                                  on_ready=lambda url: print(f"the sampler page is ready at {url}", flush=True))
         if note:
             warn(note)
-        extra = f"; its sampler page at {server.url}sampler/" if any(p == "/sampler/" for p, _ in server.mounts) else ""
+        extra = f"; its sampler page at {server.url}sampler/ (being prepared)" if server.preparing is not None else ""
         print(f"serving the live report of {target} at {server.url}{extra} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
