@@ -5,6 +5,10 @@ as shipped and after `torch.jit.freeze` (conv+BN folding), and reports the large
 feature difference between the two. Median of --repeats runs.
 
     .venv/bin/python benchmarks/bench_inception.py [--n 100] [--repeats 3]
+    .venv/bin/python benchmarks/bench_inception.py --engines [--n 40] [--repeats 5]
+
+--engines: the engines `gankit eval` can use (TorchScript as before, onnxruntime running the same
+network), at 1 and 2 threads, alternated within each repeat; medians and the ratio.
 """
 from __future__ import annotations
 
@@ -29,12 +33,46 @@ def rate(net, x: torch.Tensor, batch: int, repeats: int) -> float:
     return len(x) / statistics.median(times)
 
 
+def engines(n: int, repeats: int) -> None:
+    import os
+
+    from gankit.metrics.features import INCEPTION_BATCH, inception_runner
+
+    net, digest = load_inception()
+    x = torch.rand(n, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    print(f"{n} images, batch {INCEPTION_BATCH}, median of {repeats} alternating repeats\n")
+    print("| threads | torch images/s | onnxruntime images/s | ratio | max feature difference |\n|---|---|---|---|---|")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        runs = {}
+        for engine in ("torch", "onnxruntime"):
+            os.environ["GANKIT_INCEPTION_ENGINE"] = engine
+            runs[engine] = inception_runner(net, digest)[0]
+        times: dict[str, list[float]] = {e: [] for e in runs}
+        feats = {}
+        with torch.inference_mode():
+            for e, f in runs.items():
+                feats[e] = f(inception_input(x[:INCEPTION_BATCH]))  # warm-up
+            for _ in range(repeats):
+                for e, f in runs.items():
+                    t0 = time.perf_counter()
+                    for i in range(0, n, INCEPTION_BATCH):
+                        f(inception_input(x[i:i + INCEPTION_BATCH]))
+                    times[e].append(time.perf_counter() - t0)
+        r = {e: n / statistics.median(v) for e, v in times.items()}
+        diff = float(abs(feats["torch"] - feats["onnxruntime"]).max())
+        print(f"| {threads} | {r['torch']:.1f} | {r['onnxruntime']:.1f} | {r['onnxruntime'] / r['torch']:.2f} | {diff:.1e} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8, 25, 50])
+    ap.add_argument("--engines", action="store_true", help="TorchScript against onnxruntime, 1 and 2 threads")
     a = ap.parse_args()
+    if a.engines:
+        return engines(a.n, a.repeats)
     torch.manual_seed(0)
     net, _ = load_inception()
     x = torch.rand(a.n, 1, 32, 32) * 2 - 1

@@ -186,3 +186,28 @@ def test_stacked_mnist_modes_on_real_stacks(monkeypatch):
     assert res["stacked_modes"] > 800  # 2,000 uniform draws of 1,000 modes: about 865 expected
     assert all(k < 0.03 for k in res["stacked_channel_kl"]) and res["stacked_confident"] > 0.7  # 97% with the 8-epoch classifier
     assert "digit classifier" in res["provenance"]["features"]
+
+
+def test_the_onnxruntime_inception_gives_todays_features_and_fid(monkeypatch):
+    """The faster engine runs the same network: features within float noise of TorchScript's, and the
+    FID of a fixed batch equal to 3 significant figures."""
+    _inception_or_skip()
+    pytest.importorskip("onnxruntime")
+    from sklearn.datasets import load_digits
+
+    from gankit.metrics.features import FEATURE_NETS
+
+    digits = torch.tensor(load_digits().images[:64], dtype=torch.float32)[:, None] / 8 - 1
+    real, fake = digits[:32], torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    out = {}
+    for engine in ("torch", "onnxruntime"):
+        monkeypatch.setenv("GANKIT_INCEPTION_ENGINE", engine)
+        net = FEATURE_NETS.get("inception")(None)
+        out[engine] = (net.run(real), net.run(fake))
+    (rt, ft), (ro, fo) = out["torch"], out["onnxruntime"]
+    assert np.abs(rt - ro).max() < 1e-4 * np.abs(rt).max() and np.abs(ft - fo).max() < 1e-4 * np.abs(ft).max()
+    a, b = core.fid(rt, ft), core.fid(ro, fo)
+    assert a > 1 and f"{a:.3g}" == f"{b:.3g}", (a, b)
+    monkeypatch.setenv("GANKIT_INCEPTION_ENGINE", "tensorflow")
+    with pytest.raises(GankitError, match="GANKIT_INCEPTION_ENGINE: auto, torch or onnxruntime"):
+        FEATURE_NETS.get("inception")(None)
