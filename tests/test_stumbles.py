@@ -145,3 +145,19 @@ def test_a_dropped_connection_is_one_line_and_the_server_keeps_serving(tmp_path,
     assert "Traceback" not in err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines and all("closed the connection mid-answer" in ln and "still serving" in ln for ln in lines), lines
+
+
+def test_small_ones_dry_run_says_passed_repr_is_one_line_and_a_failed_train_leaves_no_folder(named_run, tmp_path, capsys):
+    import gankit
+    assert main(["train", *tiny_overrides(), "--dry-run", "--out", str(tmp_path / "d")]) == 0
+    captured = capsys.readouterr()
+    assert "train:" in captured.out and "dry run: all checks passed" in captured.err
+    r = repr(gankit.load(named_run))
+    assert "\n" not in r and r.startswith("<gankit.Generator dcgan image 3x16x16, 2 classes (cat, horse), step 6, from ")
+    bad = tmp_path / "nothing.npz"
+    bad.write_bytes(b"not an array file")
+    assert main(["train", *tiny_overrides(**{"data.source": str(bad)}), "--out", str(tmp_path / "failed")]) == 2
+    assert not (tmp_path / "failed").exists()
+    (tmp_path / "mine").mkdir()
+    assert main(["train", *tiny_overrides(**{"data.source": str(bad)}), "--out", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine").is_dir() and not list((tmp_path / "mine").iterdir())

@@ -51,6 +51,7 @@ def _train(a: argparse.Namespace) -> int:
 
         check_config(cfg)
         sys.stdout.write(dump_yaml(cfg))
+        sys.stderr.write("dry run: all checks passed (config, data, model, output folder); nothing was trained\n")
         return 0
     train(cfg, out, resume=a.resume)
     return 0

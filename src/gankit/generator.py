@@ -87,6 +87,12 @@ class Generator:
     meta: dict[str, Any] = field(repr=False)
     path: Path
 
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.meta.get("spec", {}).get("shape", []))) or "?"
+        classes = f"{self.num_classes} classes" + (f" ({', '.join(self.class_names[:5])}{', ...' if self.num_classes > 5 else ''})"
+                                                  if self.class_names else "") if self.num_classes else "unconditional"
+        return f"<gankit.Generator {self.meta.get('arch', '?')} {self.kind} {shape}, {classes}, step {self.step}, from {self.path}>"
+
     @property
     def z_dim(self) -> int:
         return int(self.meta["z_dim"])

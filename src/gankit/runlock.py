@@ -21,11 +21,13 @@ class RunLock:
     def __init__(self, out: Path):
         self.path = out / ".lock"
         self.fd: int | None = None
+        self.made_folder = False
 
     def acquire(self) -> RunLock:
         if fcntl is None:
             return self
         try:
+            self.made_folder = not self.path.parent.exists()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
@@ -43,7 +45,16 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        """Unlock; a run that wrote nothing (it failed before its first file) leaves no folder holding
+        only `.lock` behind (the folder goes too when the lock made it)."""
         if self.fd is not None:
+            try:
+                if [p.name for p in self.path.parent.iterdir()] == [".lock"]:
+                    self.path.unlink()
+                    if self.made_folder:
+                        self.path.parent.rmdir()
+            except OSError:
+                pass
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
