@@ -137,6 +137,17 @@ def test_on_failure_stop_stops_with_the_finding(tmp_path):
     assert _findings(tmp_path)[0]["action"] == "stopped the run"
 
 
+def test_doctors_verdict_names_the_same_step_as_its_finding(tmp_path):
+    with pytest.raises(GankitError, match="divergence"):
+        train(make_config({}, _ring(**{"loss.name": "wgan", "model.sn_d": "false", "train.lr_g": 0.1, "train.lr_d": 0.1,
+                                       "train.steps": 100, "train.log_every": 10, "train.on_failure": "stop"})), tmp_path, quiet=True)
+    f = _findings(tmp_path)[0]
+    text, _ = doctor(tmp_path)
+    where = f"at step {f['step']} (evidence since step {f['since']})"
+    assert f"[error] divergence {where}" in text
+    assert text.splitlines()[-1].startswith(f"verdict: unhealthy: divergence {where}; try ")
+
+
 HEALTHY = sorted((ROOT / "tests" / "data" / "healthy_runs").glob("*/metrics.jsonl"))
 
 

@@ -391,7 +391,7 @@ def doctor(run: Path) -> tuple[str, int]:
     elif rolled and actions.get((errors[-1].name, errors[-1].step), "").startswith("rolled back"):
         verdict = f"verdict: recovered ({rolled} rollback(s) after {', '.join(sorted({f.name for f in errors}))})"
     else:
-        verdict = f"verdict: unhealthy: {errors[-1].name} since step {errors[-1].since}; try " + \
+        verdict = f"verdict: unhealthy: {errors[-1].name} at step {errors[-1].step} (evidence since step {errors[-1].since}); try " + \
             " ".join(f"{k}={v}" for k, v in errors[-1].suggestion.items())
     lines += ["", verdict]
     return "\n".join(lines), len(found)
