@@ -161,3 +161,15 @@ def test_small_ones_dry_run_says_passed_repr_is_one_line_and_a_failed_train_leav
     (tmp_path / "mine").mkdir()
     assert main(["train", *tiny_overrides(**{"data.source": str(bad)}), "--out", str(tmp_path / "mine")]) == 2
     assert (tmp_path / "mine").is_dir() and not list((tmp_path / "mine").iterdir())
+
+
+def test_compare_chooses_features_that_can_judge_the_data_and_says_why(named_run, tmp_path, capsys):
+    from gankit.data import load_dataset
+    from gankit.metrics.features import default_features
+
+    assert default_features(load_dataset(make_config({}, ["data.source=digits"]).data))[0] == "classifier"
+    feats, why = default_features(load_dataset(make_config({}, [f"data.source={named_run.parent / 'data'}", "data.resolution=16"]).data))
+    assert feats == "inception" and "2 classes learns only to tell them apart" in why
+    assert main(["compare", str(named_run), "--n", "16", "--metrics", "fid", "--out", str(tmp_path / "c")]) == 0
+    assert "compare: features inception (Inception, trained on photos;" in capsys.readouterr().err
+    assert "features: inception (Inception, trained on photos;" in (tmp_path / "c" / "compare.md").read_text()

@@ -18,8 +18,10 @@ from PIL import Image, ImageDraw
 
 from .config import Config, load_config
 from .data import probe_dataset
+from .console import say
 from .errors import GankitError
 from .metrics.evaluate import KID_NOTE, evaluate_samples, generate_for_eval, real_config, real_data_for
+from .metrics.features import default_features
 from .paths import check_writable, write_atomic
 from .preflight import check_config
 from .report import compare_report
@@ -123,7 +125,8 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
     if kinds != {"image"}:
         raise GankitError("compare: only image runs can be compared (2D toys: use gankit eval --metrics modes)")
     ds = real_data_for(loaded[0][1].cfg.data, real)
-    feats = features or ("classifier" if ds.labels is not None and ds.num_classes >= 2 else "inception")
+    feats, why = (features, "as asked") if features else default_features(ds)
+    say(f"compare: features {feats} ({why})")
     settings = {"n": n, "n_real": min(n_real or n, len(ds)), "seed": seed, "features": feats, "real_fingerprint": ds.fingerprint(),
                 "inception": str(inception) if inception else None, "metrics": list(metrics)}
     rows = []
@@ -149,7 +152,7 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
             "grid": grid_image(x[:GRID].float(), nrow=8, scale=1),
         })
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.md").write_text(_markdown(rows, ds.name, n, seed, feats))
+    (out / "compare.md").write_text(_markdown(rows, ds.name, n, seed, f"{feats} ({why})"))
     _figure(rows).save(out / "compare.png")
     (out / "compare.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "grid"} for r in rows], indent=1, default=str))
     compare_report(out, rows, _shown(rows), ds.name, n, feats)

