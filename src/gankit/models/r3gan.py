@@ -91,13 +91,18 @@ def resample(x: torch.Tensor, up: bool) -> torch.Tensor:
     """R3GAN's interpolative resampling by 2: the [1, 3, 3, 1] low-pass filter (separable, summing to
     1 per output pixel inside the image) with zero padding, as a depthwise (transposed) convolution.
     Inside the image it equals bilinear resampling (antialiased when down); at the borders the zero
-    padding darkens, as in R3GAN (measured against it by `benchmarks/parity/r3gan.py`)."""
-    c = x.shape[1]
-    k1 = x.new_tensor([1.0, 3.0, 3.0, 1.0])
-    k = (k1[:, None] * k1[None] / 64).expand(c, 1, 4, 4)
-    if up:
-        return F.conv_transpose2d(x, 4 * k, stride=2, padding=1, groups=c)
-    return F.conv2d(x, k, stride=2, padding=1, groups=c)
+    padding darkens, as in R3GAN (measured against it by `benchmarks/parity/r3gan.py`). In float32:
+    the CPU's bf16 depthwise convolution is 2-8x slower than float32's (measured here)."""
+    c, dtype = x.shape[1], x.dtype
+    with torch.autocast(x.device.type, enabled=False):
+        x = x.float()
+        k1 = x.new_tensor([1.0, 3.0, 3.0, 1.0])
+        k = (k1[:, None] * k1[None] / 64).expand(c, 1, 4, 4)
+        if up:
+            y = F.conv_transpose2d(x, 4 * k, stride=2, padding=1, groups=c)
+        else:
+            y = F.conv2d(x, k, stride=2, padding=1, groups=c)
+    return y.to(dtype)
 
 
 class Transition(nn.Module):
