@@ -178,7 +178,8 @@ class TrainConfig:
     compile: bool = False
     """torch.compile G and D (not with a double-backward penalty)."""
     threads: int = 0
-    """CPU threads for torch (0: leave torch's default)."""
+    """CPU threads for torch (0: the cores idle when the run starts, at least one; under torchrun, or with
+    OMP_NUM_THREADS set, torch's own setting)."""
     on_failure: Literal["warn", "stop", "rollback"] = "warn"
     """What a health finding or repeated non-finite steps do."""
     max_rollbacks: int = 3

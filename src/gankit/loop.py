@@ -1,6 +1,7 @@
 """The training loop: one function, readable top to bottom."""
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -26,6 +27,7 @@ from .models.layers import noise_inputs
 from .paths import check_writable
 from .preflight import preflight
 from .run import Parts, build_parts, data_meta, ema_update, restore
+from .cpu import auto_threads
 from .runlock import RunLock
 from .steps import STEPS, Tools
 
@@ -57,6 +59,8 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
+    elif not world.multi and "OMP_NUM_THREADS" not in os.environ:  # torchrun and the user set their own
+        torch.set_num_threads(auto_threads())  # the cores idle now (`cpu.auto_threads`)
     check_divisible(world, t.batch_size, cfg.model.pac)
     ckpt_dir, sample_dir = out / "checkpoints", out / "samples"
     metrics_path = out / "metrics.jsonl"

@@ -1,0 +1,52 @@
+"""Threads that hold up beside other programs (`gankit.cpu`): OpenMP waits passively, and
+train.threads=0 takes the cores idle at the start. Speed itself: benchmarks/threads_under_load.py."""
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+from gankit.config import make_config
+from gankit.cpu import auto_threads, cores, idle_cores
+from gankit.loop import train
+
+from .conftest import tiny_overrides
+
+
+def test_a_busy_core_is_not_counted():
+    if cores() < 2:
+        return
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        idle = idle_cores(0.5)
+        assert idle is not None and idle <= cores() - 0.5
+        assert 1 <= auto_threads() <= cores() - 1
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def test_threads_zero_takes_the_idle_cores_and_a_number_is_kept(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("gankit.loop.auto_threads", lambda: 1)
+    before = torch.get_num_threads()
+    try:
+        train(make_config({}, tiny_overrides(**{"train.threads": 0})), tmp_path / "a")
+        assert "device cpu, 1 threads" in capsys.readouterr().err
+        train(make_config({}, tiny_overrides(**{"train.threads": 2})), tmp_path / "b")
+        assert "device cpu, 2 threads" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_command_line_asks_openmp_to_wait_passively_before_torch_loads():
+    code = ("import os, sys; from gankit.cli import main; main(['archs']); "
+            "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120).stdout
+    assert out.strip().splitlines()[-1] == "True PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's own choice stands
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120).stdout
+    assert out.strip().splitlines()[-1] == "True ACTIVE"
