@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gankit.checkpoint import list_checkpoints, load_checkpoint
-from gankit.config import make_config
+from gankit.config import load_config, make_config
 from gankit.errors import GankitError
 from gankit.loop import train
 from gankit.run import load_generator
@@ -155,6 +155,8 @@ def test_non_finite_steps_roll_back_and_recover(tmp_path, monkeypatch):
     assert p.cfg.train.lr_d == pytest.approx(cfg.train.lr_d / 2)
     events = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "event" in x]
     assert len(events) == 1 and events[0]["event"] == "rollback" and events[0]["step"] == 3
+    on_disk = load_config(tmp_path / "config.yaml", [])  # a resume trains with the remedy, as the run did
+    assert on_disk.train.lr_d == pytest.approx(p.cfg.train.lr_d) and on_disk.train.lr_g == pytest.approx(p.cfg.train.lr_g)
 
 
 def test_non_finite_that_keeps_coming_back_stops_after_max_rollbacks(tmp_path, monkeypatch):

@@ -147,10 +147,7 @@ class Duties:
             if f.severity == "error" and t.on_failure == "rollback":
                 f.action = _rollback_or_stop(p, self.ckpt_dir, self.metrics_path, reason=f.name, remedy=f.suggestion, before=f.since)
                 self._record(f)
-                self.monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
-                self.monitor.r1, self.monitor.augmenting = p.cfg.loss.r1, bool(p.cfg.augment.policy)
-                if self.world.main:
-                    (self.out / "config.yaml").write_text(dump_yaml(p.cfg))
+                self._rolled_back()
                 return
             f.action = "warned"
             self._record(f)
@@ -159,7 +156,16 @@ class Duties:
         p = self.p
         _rollback_or_stop(p, self.ckpt_dir, self.metrics_path, reason=f"{n} non-finite steps in a row",
                           remedy={"train.lr_g": p.cfg.train.lr_g / 2, "train.lr_d": p.cfg.train.lr_d / 2})
+        self._rolled_back()
+
+    def _rolled_back(self) -> None:
+        """After any rollback (health or non-finite): the monitor learns the restored step and settings,
+        and config.yaml holds the config the run now trains with (a resume keeps the remedy)."""
+        p = self.p
         self.monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
+        self.monitor.r1, self.monitor.augmenting = p.cfg.loss.r1, bool(p.cfg.augment.policy)
+        if self.world.main:
+            (self.out / "config.yaml").write_text(dump_yaml(p.cfg))
 
 
 def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
