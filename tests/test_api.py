@@ -60,3 +60,18 @@ def test_example_runs(name, tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     made = [p for p in (tmp_path / "runs").rglob("*") if p.suffix in (".png", ".gif", ".html")]
     assert made, "the example wrote no picture or page"
+
+
+def test_resume_auto_continues_the_runs_own_config(tmp_path):
+    """gankit.train(out=RUN, resume="auto") with no config takes the run's own config from its newest
+    checkpoint, as `gankit train --resume auto --out RUN` does (it built the default config before)."""
+    import gankit
+    from .conftest import tiny_overrides
+
+    over = dict(o.split("=", 1) for o in tiny_overrides(**{"train.steps": 3, "model.width": 6}))
+    first = gankit.train({}, out=tmp_path / "r", overrides=over, quiet=True)
+    assert first.step == 3
+    more = gankit.train(out=tmp_path / "r", resume="auto", train={"steps": 6}, quiet=True)
+    assert more.step == 6 and more.config.model.width == 6 and more.config.data.source == "digits"
+    with pytest.raises(gankit.GankitError, match="no checkpoint to resume"):
+        gankit.train(out=tmp_path / "empty", resume="auto", quiet=True)

@@ -11,41 +11,16 @@ from .paths import check_output_file
 
 
 def _train(a: argparse.Namespace) -> int:
-    from .checkpoint import latest_valid, load_checkpoint
-    from .config import dump_yaml, load_config, make_config
+    from .config import dump_yaml
     from .loop import train
+    from .resume import resolve
 
     overrides = list(a.overrides)
     config = a.config
     if config and "=" in config:  # `gankit train key=value` with no config file
         overrides.insert(0, config)
         config = None
-    if a.resume and a.resume != "auto":
-        base = load_checkpoint(Path(a.resume))["config"]
-        cfg = make_config(base, overrides)
-        out = Path(a.out) if a.out else Path(a.resume).resolve().parent.parent
-    elif a.resume == "auto" and not config:  # continue a run: its own config, from its newest checkpoint
-        if not a.out:
-            raise GankitError("--resume auto: name the run folder with --out (or give the config it was started with)")
-        out = Path(a.out)
-        found = latest_valid(out / "checkpoints")
-        if found is not None:
-            cfg = make_config(found[1]["config"], overrides)
-            a.resume = str(found[0])  # the one just found: not looked for (and warned about) twice
-        elif any(o.startswith("data.source=") for o in overrides):  # settings naming the data: a run from them, as
-            cfg = load_config(None, overrides)  # `gankit train key=value` starts one, continued by later calls
-        elif overrides:  # settings alone would train the built-in default data: refuse, as without them
-            raise GankitError(f"{out}: no checkpoint to resume; to start a run there, give its config before the "
-                              f"settings (e.g. gankit train configs/folder64.yaml {' '.join(overrides)} --resume auto --out {out})")
-        else:
-            raise GankitError(f"{out}: no checkpoint to resume")
-    else:
-        if not config and not overrides:
-            raise GankitError("train: give a config, e.g. `gankit train configs/mnist_conditional.yaml` (see configs/), "
-                              "or --resume auto --out RUN to continue a run")
-        cfg = load_config(config, overrides)
-        name = Path(config).stem if config else Path(cfg.data.source).stem
-        out = Path(a.out) if a.out else Path("runs") / name
+    cfg, out, resume = resolve(config, overrides, a.out, a.resume)
     if a.dry_run:
         from .preflight import check_config
 
@@ -53,7 +28,7 @@ def _train(a: argparse.Namespace) -> int:
         sys.stdout.write(dump_yaml(cfg))
         sys.stderr.write("dry run: all checks passed (config, data, model, output folder); nothing was trained\n")
         return 0
-    train(cfg, out, resume=a.resume)
+    train(cfg, out, resume=resume)
     return 0
 
 

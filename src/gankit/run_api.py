@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Config, load_config, make_config
+from .config import Config
 from .errors import ConfigError
 
 
@@ -33,16 +33,6 @@ def _text(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_text(x) for x in v) + "]"
     return str(v)
-
-
-def make_run_config(source: str | Path | dict[str, Any] | Config | None, overrides: list[str] | dict[str, Any] | None,
-                    sections: dict[str, dict[str, Any]]) -> Config:
-    extra = _as_overrides(overrides, sections)
-    if isinstance(source, Config):
-        return make_config(source.to_dict(), extra)
-    if isinstance(source, dict):
-        return make_config(source, extra)
-    return load_config(source, extra)
 
 
 @dataclass
@@ -91,9 +81,8 @@ class Run:
 def train_run(source: str | Path | dict[str, Any] | Config | None, out: str | Path | None, overrides: list[str] | dict[str, Any] | None,
               resume: str | None, quiet: bool, sections: dict[str, dict[str, Any]]) -> Run:
     from .loop import train
+    from .resume import resolve
 
-    cfg = make_run_config(source, overrides, sections)
-    if out is None:
-        out = Path("runs") / (Path(source).stem if isinstance(source, (str, Path)) else Path(cfg.data.source).stem)
-    p = train(cfg, Path(out), resume=resume, quiet=quiet)
-    return Run(Path(out), p.cfg, p.step)
+    cfg, folder, resume = resolve(source, _as_overrides(overrides, sections), out, resume)  # as the command line does
+    p = train(cfg, folder, resume=resume, quiet=quiet)
+    return Run(folder, p.cfg, p.step)
