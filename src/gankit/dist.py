@@ -7,8 +7,8 @@ here costs nothing. The loop keeps one process's maths on N processes:
 - every rank draws the randomness of the whole global batch (latents, augmentation, penalty
   weights) from the same seeded streams and takes its slice (`share`), and the data order is one
   global permutation, so the random streams do not depend on the number of processes;
-- gradients are averaged across ranks in one flat buffer in a fixed order (`average_grads`), after
-  an ordinary backward; no DDP wrapper, so double-backward penalties (R1, WGAN-GP) need nothing
+- gradients are averaged across ranks in buckets all-reduced while backward runs (`GradSync`),
+  in a fixed order; no DDP wrapper, so double-backward penalties (R1, WGAN-GP) need nothing
   special and D's gradients are never computed during the G step;
 - batch norm uses statistics of the global batch (`CrossRankBatchNorm`), so running statistics and
   outputs match one process (torch's SyncBatchNorm is GPU-only); so do other running means of batch
@@ -80,23 +80,6 @@ class World:
     def _call(self, fn, *args, **kw):
         return collective(fn, *args, **kw)
 
-    def average_grads(self, params: list[torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
-        """Mean of each parameter's gradient over ranks, in one flat buffer in a fixed order (a missing
-        gradient counts as 0), with the loss riding along; returns the mean loss (each rank's loss
-        is its share's mean, so this is the global batch's)."""
-        if not self.multi:
-            return loss
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([*(g.reshape(-1).float() for g in grads), loss.detach().float().reshape(1)])
-        self._call(dist.all_reduce, flat)
-        flat /= self.size
-        offset = 0
-        for p, g in zip(params, grads):
-            n = g.numel()
-            p.grad = flat[offset:offset + n].view_as(p).to(g.dtype).clone()
-            offset += n
-        return flat[-1]
-
     def mean(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-key means over ranks (one collective)."""
         if not self.multi or not values:
@@ -112,12 +95,6 @@ class World:
         t = torch.tensor(values, dtype=torch.float64)
         self._call(dist.all_reduce, t)
         return t.tolist()
-
-    def any(self, *flags: bool) -> list[bool]:
-        """Each flag true on any rank (one collective): stop signals, time budgets, non-finite steps."""
-        if not self.multi:
-            return list(flags)
-        return [v > 0 for v in self.sum([float(f) for f in flags])]
 
     def barrier(self) -> None:
         if self.multi:
@@ -210,6 +187,96 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         return y.to(x.dtype)
+
+
+class LaggedAgreement:
+    """Flags agreed over ranks one step late, without waiting: each call launches this step's
+    reduction and returns the previous step's (all false at the first call). Every rank calls it
+    once per step, so all of them act on the same step's agreement at the same later step. On one
+    process it returns this step's flags at once."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.pending: tuple[torch.Tensor, object] | None = None
+
+    def __call__(self, *flags: bool) -> list[bool]:
+        if not self.world.multi:
+            return list(flags)
+        t = torch.tensor([float(f) for f in flags], dtype=torch.float64)
+        prev, self.pending = self.pending, (t, collective(dist.all_reduce, t, async_op=True))
+        if prev is None:
+            return [False] * len(flags)
+        collective(prev[1].wait)
+        return [v > 0 for v in prev[0].tolist()]
+
+    def close(self) -> None:
+        """Wait for the last reduction (every rank launched it)."""
+        if self.pending is not None:
+            collective(self.pending[1].wait)
+            self.pending = None
+
+
+class GradSync:
+    """Means over ranks of `params`' gradients that overlap the backward pass (as DDP's buckets do,
+    without a wrapper): a hook on each parameter marks its gradient ready; a bucket of about
+    `bucket_mb` whose gradients are all ready is all-reduced asynchronously (buckets in a fixed
+    order, the same on every rank, each launched once those before it are), while backward goes on
+    computing the rest; `finish` launches what is left (a gradient that never came counts as 0),
+    waits, and writes the means back. Double-backward penalties (R1, R2, WGAN-GP) need nothing
+    special: autograd accumulates each parameter's gradient once per backward, whatever paths it
+    took. Outside an armed backward the hooks do nothing (D's parameters are frozen in G's step)."""
+
+    def __init__(self, world: World, params: list[torch.Tensor], bucket_mb: float = 1.0):
+        self.world = world
+        self.params = [q for q in params if q.requires_grad]
+        self.buckets: list[list[torch.Tensor]] = [[]]
+        size = 0
+        for q in reversed(self.params):  # backward makes the last layers' gradients first
+            if size >= bucket_mb * 2**20:
+                self.buckets.append([])
+                size = 0
+            self.buckets[-1].append(q)
+            size += q.numel() * 4
+        self.bucket_of = {id(q): i for i, b in enumerate(self.buckets) for q in b}
+        self.armed = False
+        for q in self.params:
+            q.register_post_accumulate_grad_hook(self._ready)
+
+    def arm(self) -> None:
+        self.missing = [len(b) for b in self.buckets]
+        self.flats: list[torch.Tensor] = []
+        self.works: list = []
+        self.armed = True
+
+    def _ready(self, q: torch.Tensor) -> None:
+        if not self.armed:
+            return
+        self.missing[self.bucket_of[id(q)]] -= 1
+        while len(self.flats) < len(self.buckets) and self.missing[len(self.flats)] == 0:
+            self._launch(len(self.flats))
+
+    def _launch(self, i: int) -> None:
+        flat = torch.cat([(q.grad if q.grad is not None else torch.zeros_like(q)).reshape(-1).float() for q in self.buckets[i]])
+        self.flats.append(flat)
+        self.works.append(collective(dist.all_reduce, flat, async_op=True))
+
+    def finish(self, loss: torch.Tensor) -> torch.Tensor:
+        """Wait for every bucket; gradients and `loss` become their means over ranks."""
+        self.armed = False
+        while len(self.flats) < len(self.buckets):
+            self._launch(len(self.flats))
+        loss = loss.detach().float().reshape(1).clone()
+        collective(dist.all_reduce, loss)
+        for work in self.works:
+            collective(work.wait)
+        for bucket, flat in zip(self.buckets, self.flats):
+            flat /= self.world.size
+            offset = 0
+            for q in bucket:
+                n = q.numel()
+                q.grad = flat[offset:offset + n].view_as(q).to(q.dtype)
+                offset += n
+        return loss[0] / self.world.size
 
 
 def global_batch_mean(x: torch.Tensor) -> torch.Tensor:

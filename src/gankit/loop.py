@@ -17,7 +17,7 @@ from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_
 from .config import Config, dump_yaml
 from .console import say
 from .data import Dataset, load_dataset
-from .dist import World, check_divisible, init_world, is_collective_failure, peer_lost
+from .dist import LaggedAgreement, World, check_divisible, init_world, is_collective_failure, peer_lost
 from .duties import Duties
 from .errors import GankitError
 from .guard import FiniteGuard
@@ -137,6 +137,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
     acc_n, nonfinite_run = 0, 0
     t_start, t_interval, img_interval = time.perf_counter(), time.perf_counter(), p.images
     wall0 = p.wall
+    agree = LaggedAgreement(world)  # stop signals and the time budget, agreed without a blocking collective per step
     try:
         budget_spent = t.max_minutes > 0 and wall0 >= 60 * t.max_minutes  # a resumed run that already used its time
         while p.step < t.steps and not budget_spent:
@@ -169,7 +170,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
             # metrics line, grid, evaluation, checkpoint
             now = time.perf_counter()
             over = t.max_minutes > 0 and wall0 + now - t_start >= 60 * t.max_minutes
-            over, stopping = world.any(over, stop["sig"] is not None)  # every rank stops at the same step
+            over, stopping = agree(over, stop["sig"] is not None)  # every rank stops at the same step (one step later)
             last = p.step == t.steps or over
             if p.step % t.log_every == 0 or last:
                 p.wall = wall0 + (now - t_start)
@@ -200,10 +201,12 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
             if last:
                 break
             if stopping:
+                agree.close()
                 p.wall = wall0 + (time.perf_counter() - t_start)
                 path = duties.save()
                 name = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C", None: "a stop signal to another process"}[stop["sig"]]
                 raise Interrupted(f"{name}: saved step {p.step} to {path}; continue with --resume auto --out {out}")
+        agree.close()
     finally:
         bar.close()
         duties.close()

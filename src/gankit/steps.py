@@ -1,19 +1,19 @@
 """One training step of each model family (GAN, VAE), chosen by `model.family` from a registry.
 
 A step takes the run's state and the tools the loop set up once, accumulates gradients with an
-ordinary backward, averages them over processes (`World.average_grads`), checks them, and steps
+ordinary backward, averages them over processes while backward runs (`Tools.backward_mean`), checks them, and steps
 the optimisers. It returns whether the step counted and its statistics (device tensors).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from .batches import Batches
-from .dist import World
+from .dist import GradSync, World
 from .guard import FiniteGuard
 from .losses import Loss, d_accuracy, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty, rt_logits
 from .models.layers import per_sample_noise
@@ -53,6 +53,22 @@ class Tools:
     g_params: list[torch.Tensor]
     d_params: list[torch.Tensor]
     noise_layers: list[nn.Module]  # G's noise inputs (`models.layers.noise_inputs`), found once
+    syncs: dict[str, GradSync] = field(default_factory=dict)  # one per parameter set, made at first use
+
+    def backward_mean(self, name: str, params: list[torch.Tensor], loss: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Backward of `loss` (plus `extra`, a regulariser whose value is not reported); on several
+        processes the gradients of `params` are averaged over ranks while backward runs (`GradSync`).
+        Returns the loss's mean over ranks."""
+        total = loss if extra is None else loss + extra
+        if not self.world.multi:
+            total.backward()
+            return loss
+        if name not in self.syncs:
+            self.syncs[name] = GradSync(self.world, params)
+        sync = self.syncs[name]
+        sync.arm()
+        total.backward()
+        return sync.finish(loss)
 
     def D_packed(self, p: Parts, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.D(pack(x, p.cfg.model.pac), y)
@@ -94,8 +110,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
         if w.r2 > 0 and (p.step * t.d_steps + i) % every == 0:
             loss_d = loss_d + w.r2 * every * r2_penalty(D_seen, fake.float(), y)
         p.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        loss_d = world.average_grads(d_params, loss_d)  # gradients and the loss: means over ranks
+        loss_d = k.backward_mean("d", d_params, loss_d)  # gradients and the loss: means over ranks
         gn_d = grad_norm(d_params)
         if not k.guard.ok(loss_d, gn_d):
             return False, {}
@@ -111,8 +126,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
         loss_g = generator_loss(k.loss, k.D_of(p, fake_g, y).float(), lambda: k.D_of(p, real, y).float())
     pl = path_length_term(p, k, B, y) if p.cfg.loss.pl_weight > 0 and p.step % p.cfg.loss.pl_every == 0 else None
     p.opt_g.zero_grad(set_to_none=True)
-    (loss_g if pl is None else loss_g + pl).backward()
-    loss_g = world.average_grads(g_params, loss_g)
+    loss_g = k.backward_mean("g", g_params, loss_g, extra=pl)
     p.D.requires_grad_(True)
     gn_g = grad_norm(g_params)
     if not k.guard.ok(loss_g, gn_g):
@@ -181,7 +195,7 @@ def path_length_term(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torc
 @STEPS.register("vae")
 def vae_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
     """One step on the negative ELBO: encoder (in D) and decoder (G) together."""
-    B, world = p.cfg.train.batch_size, k.world
+    B = p.cfg.train.batch_size
     g_params, d_params = k.g_params, k.d_params
     real, _ = k.batches.real(p.order.next(B)[k.mine])
     with k.autocast():
@@ -191,8 +205,7 @@ def vae_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     loss_v = terms["recon"] + kl_weight(p.cfg.vae, p.step) * terms["kl"]
     p.opt_g.zero_grad(set_to_none=True)
     p.opt_d.zero_grad(set_to_none=True)
-    loss_v.backward()
-    loss_v = world.average_grads(g_params + d_params, loss_v)
+    loss_v = k.backward_mean("vae", g_params + d_params, loss_v)
     gn_g, gn_e = grad_norm(g_params), grad_norm(d_params)
     if not k.guard.ok(loss_v, gn_g, gn_e):
         return False, {}
