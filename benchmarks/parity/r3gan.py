@@ -17,14 +17,13 @@ one block per stage, z 64, ten classes) and reports:
 """
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
-import types
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from common import importable, print_tables, reference_path, rel
 
 from gankit.config import make_config
 from gankit.losses import LOSSES, r1_penalty, r2_penalty
@@ -35,12 +34,7 @@ WIDTHS, BLOCKS, Z, CLASSES, RES = [128, 128, 64, 32], [1, 1, 1, 1], 64, 10, 32
 
 
 def reference(path: Path):
-    sys.path.insert(0, str(path))
-    # the reference's dnnlib imports requests for downloads it never makes here
-    sys.modules.setdefault("requests", types.ModuleType("requests"))
-    if "pkg_resources" not in sys.modules:  # its conv2d_gradfix reads torch's version through pkg_resources (gone from new setuptools)
-        from packaging.version import parse
-        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
+    importable(path)
     import R3GAN.FusedOperators as fused  # noqa: E402  (the user's checkout)
     import R3GAN.Networks as nets
     import R3GAN.Trainer as trainer
@@ -154,10 +148,6 @@ def randomise(net, seed: int) -> None:
             p.copy_(torch.randn(p.shape, generator=g) * 0.1 + p * 0.5)
 
 
-def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
-
-
 def same_weights(nets, trainer, conditional: bool) -> list[tuple[str, float]]:
     torch.manual_seed(0)
     gG, gD = build_ours(conditional)
@@ -192,24 +182,11 @@ def same_weights(nets, trainer, conditional: bool) -> list[tuple[str, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ref", type=Path, required=True, help="a checkout of brownvc/R3GAN")
-    ap.add_argument("--seeds", type=int, default=5)
-    a = ap.parse_args()
-    if not (a.ref / "R3GAN" / "Networks.py").is_file():
-        raise SystemExit(f"--ref {a.ref}: no R3GAN/Networks.py there (a checkout of brownvc/R3GAN is expected)")
-    torch.set_num_threads(2)
+    a = reference_path(__doc__.splitlines()[0], "brownvc/R3GAN", "R3GAN/Networks.py")
     nets, trainer = reference(a.ref)
-    print(f"## R3GAN parity: gankit r3gan against {a.ref} (32x32 RGB, widths {WIDTHS}, blocks {BLOCKS}, z {Z}, {CLASSES} classes)\n")
-    print(f"Start-up statistics, each network built by its own code (median of {a.seeds} seeds, +- half the range):\n")
-    print("| statistic | value |\n|---|---|")
-    for k, m, h in start_stats(nets, a.seeds):
-        print(f"| {k} | {m:.3f} +- {h:.3f} |")
-    print("\nIdentical weights (max |difference| / max |reference|):\n")
-    print("| compared | relative difference |\n|---|---|")
-    for cond in (False, True):
-        for k, v in same_weights(nets, trainer, cond):
-            print(f"| {k} | {v:.2e} |")
+    same = [row for cond in (False, True) for row in same_weights(nets, trainer, cond)]
+    print_tables(f"R3GAN parity: gankit r3gan against {a.ref} (32x32 RGB, widths {WIDTHS}, blocks {BLOCKS}, z {Z}, {CLASSES} classes)",
+                 a.seeds, start_stats(nets, a.seeds), same)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,13 @@ fp16) and the harness reports:
 """
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
-import types
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from common import importable, print_tables, reference_path, rel
 
 from gankit.config import make_config
 from gankit.models import build_models, make_spec
@@ -34,11 +33,7 @@ RES, Z, W, CH, CLASSES, MAP = 32, 64, 256, 256, 10, 4
 
 
 def reference(path: Path):
-    sys.path.insert(0, str(path))
-    sys.modules.setdefault("requests", types.ModuleType("requests"))  # dnnlib's downloads, unused here
-    if "pkg_resources" not in sys.modules:  # conv2d_gradfix reads torch's version through it (gone from new setuptools)
-        from packaging.version import parse
-        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
+    importable(path)
     from training import networks  # noqa: E402  (the user's checkout)
     return networks
 
@@ -123,10 +118,6 @@ def randomise(net, seed: int) -> None:
             p.add_(torch.randn(p.shape, generator=g) * 0.1)
 
 
-def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
-
-
 def same_weights(nets, cond: bool) -> list[tuple[str, float]]:
     tag = "conditional" if cond else "unconditional"
     torch.manual_seed(0)
@@ -152,24 +143,11 @@ def same_weights(nets, cond: bool) -> list[tuple[str, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ref", type=Path, required=True, help="a checkout of NVlabs/stylegan2-ada-pytorch")
-    ap.add_argument("--seeds", type=int, default=5)
-    a = ap.parse_args()
-    if not (a.ref / "training" / "networks.py").is_file():
-        raise SystemExit(f"--ref {a.ref}: no training/networks.py there (a checkout of NVlabs/stylegan2-ada-pytorch is expected)")
-    torch.set_num_threads(2)
+    a = reference_path(__doc__.splitlines()[0], "NVlabs/stylegan2-ada-pytorch", "training/networks.py")
     nets = reference(a.ref)
-    print(f"## StyleGAN2 parity: gankit stylegan2 against {a.ref} ({RES}x{RES} RGB, {CH} channels, z {Z}, w {W}, {MAP} mapping layers)\n")
-    print(f"Start-up statistics, each network built by its own code (median of {a.seeds} seeds, +- half the range):\n")
-    print("| statistic | value |\n|---|---|")
-    for k, m, hw in start_stats(nets, a.seeds):
-        print(f"| {k} | {m:.3f} +- {hw:.3f} |")
-    print("\nIdentical weights (max |difference| / max |reference|):\n")
-    print("| compared | relative difference |\n|---|---|")
-    for cond in (False, True):
-        for k, v in same_weights(nets, cond):
-            print(f"| {k} | {v:.2e} |")
+    same = [row for cond in (False, True) for row in same_weights(nets, cond)]
+    print_tables(f"StyleGAN2 parity: gankit stylegan2 against {a.ref} ({RES}x{RES} RGB, {CH} channels, z {Z}, w {W}, "
+                 f"{MAP} mapping layers)", a.seeds, start_stats(nets, a.seeds), same)
 
 
 if __name__ == "__main__":
