@@ -80,7 +80,7 @@ def test_the_class_term_of_d_starts_at_r3gans_scale():
 
 def test_resampling_is_r3gans_filter():
     """[1, 3, 3, 1] inside the image (as bilinear there) and zero padding at the borders."""
-    from gankit.models.r3gan import resample
+    from gankit.models.layers import fir_resample as resample
     x = torch.randn(2, 3, 8, 8)
     up, down = resample(x, True), resample(x, False)
     bil = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import Spec, register_arch
-from .layers import class_embedding, input_layer
+from .layers import class_embedding, fir_resample as resample, input_layer
 
 EXPANSION = 2
 GROUP_SIZE = 16
@@ -85,24 +85,6 @@ class ResidualBlock(nn.Module):
         h = F.leaky_relu(self.widen(x), SLOPE)
         h = F.leaky_relu(self.mix(h), SLOPE)
         return x + self.narrow(h)
-
-
-def resample(x: torch.Tensor, up: bool) -> torch.Tensor:
-    """R3GAN's interpolative resampling by 2: the [1, 3, 3, 1] low-pass filter (separable, summing to
-    1 per output pixel inside the image) with zero padding, as a depthwise (transposed) convolution.
-    Inside the image it equals bilinear resampling (antialiased when down); at the borders the zero
-    padding darkens, as in R3GAN (measured against it by `benchmarks/parity/r3gan.py`). In float32:
-    the CPU's bf16 depthwise convolution is 2-8x slower than float32's (measured here)."""
-    c, dtype = x.shape[1], x.dtype
-    with torch.autocast(x.device.type, enabled=False):
-        x = x.float()
-        k1 = x.new_tensor([1.0, 3.0, 3.0, 1.0])
-        k = (k1[:, None] * k1[None] / 64).expand(c, 1, 4, 4)
-        if up:
-            y = F.conv_transpose2d(x, 4 * k, stride=2, padding=1, groups=c)
-        else:
-            y = F.conv2d(x, k, stride=2, padding=1, groups=c)
-    return y.to(dtype)
 
 
 class Transition(nn.Module):
