@@ -181,13 +181,13 @@ def run_folder_of(ckpt: Path) -> Path:
 
 
 def evaluate_run(target: str | Path, metrics: list[str], n: int, real: str | None = None, features: str | None = None,
-                 seed: int = 0, inception: str | None = None, device: str = "cpu") -> dict[str, Any]:
+                 seed: int = 0, inception: str | None = None, device: str = "cpu", n_real: int | None = None) -> dict[str, Any]:
     lg = load_generator(target, device)
     ds = real_data_for(lg.cfg.data, real)
     if ds.kind == "points":
         metrics = [m for m in metrics if m == "modes"] or ["modes"]
     x, y = generate_for_eval(lg, n, seed)
-    res = evaluate_samples(x, ds, metrics, features, seed, inception, fake_labels=y)
+    res = evaluate_samples(x, ds, metrics, features, seed, inception, n_real=n_real, fake_labels=y)
     res["provenance"].update({"checkpoint": str(lg.path), "step": lg.step})
     return res
 
