@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError, ConfigError, DataError, GankitError
 
-__version__ = "0.1.0"
+from .version import __version__
 
 if TYPE_CHECKING:  # names for type checkers; imported lazily at run time
     from pathlib import Path

@@ -130,7 +130,7 @@ def _bench(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     ap = argparse.ArgumentParser(prog="gankit", description="Train, sample, evaluate and compare GANs.")
     ap.add_argument("--version", action="version", version=f"gankit {__version__}")

@@ -59,7 +59,7 @@ class Duties:
     def _describe_run(self) -> None:
         """run.json (what the report shows of the data and networks) and samples/real.png."""
         p, ds = self.p, self.ds
-        from . import __version__
+        from .version import __version__
 
         info = {"name": self.out.name, "data": self.meta, "family": p.cfg.model.family, "arch": p.cfg.model.arch,
                 "params_g": sum(x.numel() for x in p.G.parameters()), "params_d": sum(x.numel() for x in p.D.parameters()),

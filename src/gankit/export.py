@@ -23,7 +23,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .errors import GankitError
-from .generator import META, ONNX, WEIGHTS, describe
+from .exported import META, ONNX, WEIGHTS
+from .generator import describe
 from .paths import cache_dir, check_writable, sha256_of
 
 FORMATS = ("safetensors", "onnx", "web")

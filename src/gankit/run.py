@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__, schedule
+from . import schedule
+from .version import __version__
 from .augment import Augmenter
 from .batches import DataOrder
 from .checkpoint import load_target
@@ -183,7 +184,7 @@ def trainable_count(state_dict: dict[str, torch.Tensor]) -> int:
 
 def load_generator(target: str | Path, device: str = "cpu", flag: str = "--device") -> LoadedGenerator:
     """G_ema (eval mode) from an export folder, a run folder's newest valid checkpoint or a checkpoint file."""
-    from .generator import is_export, read_export
+    from .exported import is_export, read_export
 
     if is_export(target):
         G, meta = read_export(target, pick_device(device, flag))

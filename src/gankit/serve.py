@@ -170,7 +170,7 @@ def sampler_folder(target: Path, device: str = "cpu") -> Path:
     folder, exported (again) when missing or older than the run's newest checkpoint."""
     from .checkpoint import list_checkpoints
     from .export import export
-    from .generator import is_export
+    from .exported import is_export
 
     if is_export(target):
         if not (target / "index.html").is_file() or not (target / "generator.onnx").is_file():
@@ -248,7 +248,7 @@ def run_server(run: Path, host: str = "127.0.0.1", port: int = 0,
 
 
 def serve_command(a: object) -> None:
-    from .generator import is_export
+    from .exported import is_export
 
     target = Path(a.dir)  # type: ignore[attr-defined]
     if not target.is_dir():

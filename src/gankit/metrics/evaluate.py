@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..config import DataConfig
 from ..console import say, warn
 from ..data import Dataset, load_dataset

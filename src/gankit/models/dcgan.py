@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import Spec, register_arch
+from .registry import Spec, register_arch
 from .layers import CondBatchNorm2d, Projection, class_embedding, input_layer, sn
 
 MAX_DOUBLINGS = 3  # channels at most 8 x width

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import Spec, register_arch
+from .registry import Spec, register_arch
 from .layers import input_layer, noise_draw, sn
 
 # channels per resolution as multiples of the base width (the paper's nfc_multi)

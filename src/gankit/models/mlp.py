@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import Spec, register_arch
+from .registry import Spec, register_arch
 from .layers import Projection, class_embedding, sn
 
 

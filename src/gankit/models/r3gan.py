@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import Spec, register_arch
+from .registry import Spec, register_arch
 from .layers import class_embedding, fir_resample as resample, input_layer
 
 EXPANSION = 2

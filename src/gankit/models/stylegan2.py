@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import Spec, register_arch
+from .registry import Spec, register_arch
 from .layers import fir_blur, fir_resample, input_layer, noise_draw
 
 MAPPING_LAYERS = 4
