@@ -16,6 +16,7 @@ from .batches import Batches
 from .checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries
 from .config import Config, dump_yaml
 from .console import say
+from .cpu import auto_threads
 from .data import Dataset, load_dataset
 from .dist import LaggedAgreement, World, check_divisible, init_world, is_collective_failure, peer_lost
 from .duties import Duties
@@ -27,7 +28,6 @@ from .models.layers import noise_inputs
 from .paths import check_writable
 from .preflight import preflight
 from .run import Parts, build_parts, data_meta, ema_update, restore
-from .cpu import auto_threads
 from .runlock import RunLock
 from .steps import STEPS, Tools
 
@@ -97,7 +97,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
             raise GankitError(f"{start_state[0]}: was trained on other data ({start_state[1]['data'].get('name')}); resume it on the same data.source")
         restore(p, start_state[1], start_state[0])
         if p.step >= t.steps or (t.max_minutes > 0 and p.wall >= 60 * t.max_minutes):  # nothing to train: leave the run as it is
-            say(f"{out}: already finished at step {p.step}: {stop_reason(p.step, p.wall, t)}")
+            say(f"{out}: already finished at step {p.step}: {stop_reason(p.step, t)}")
             return p
         if world.main:
             truncate_jsonl(metrics_path, p.step)
@@ -212,11 +212,11 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
         duties.close()
         for s, h in old.items():
             signal.signal(s, h)
-    say(f"done: {p.step} steps in {p.wall:.0f} s ({stop_reason(p.step, p.wall, t)}); run folder {out}")
+    say(f"done: {p.step} steps in {p.wall:.0f} s ({stop_reason(p.step, t)}); run folder {out}")
     return p
 
 
-def stop_reason(step: int, wall: float, t) -> str:
+def stop_reason(step: int, t) -> str:
     """Why a run stopped where it did, and what to raise to train on."""
     if step >= t.steps:
         return f"reached train.steps={t.steps}; raise it to train on"
