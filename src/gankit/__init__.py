@@ -43,9 +43,6 @@ def train(source: str | Path | dict[str, Any] | Config | None = None, out: str |
     or keyword sections (`train={"steps": 500}`); an unknown key or a bad value raises a
     `ConfigError` naming it. `resume="auto"` continues the folder's run. Returns a `Run` (its
     folder, config, step, metrics, generator, report, export)."""
-    from .cpu import prefer_passive_waits
-
-    prefer_passive_waits()  # before torch is first imported (`cpu`)
     from .run_api import train_run
 
     return train_run(source, out, overrides, resume, quiet, sections)

@@ -225,9 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cpu import prefer_passive_waits
-
-    prefer_passive_waits()  # before torch is imported (`cpu`)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may also come after options (`--out DIR train.steps=5`)

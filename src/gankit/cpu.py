@@ -1,24 +1,18 @@
 """CPU threads that hold up when other programs share the machine.
 
-Two causes made the default (all cores) collapse beside a CPU-bound neighbour (157 against 1,500
-images/s for a small run; `benchmarks/threads_under_load.py`): OpenMP's worker threads spin while
-they wait for each other, burning the time slices the neighbour needs and waiting on a thread the
-kernel has descheduled; and a core that is busy is no help. So gankit asks OpenMP to wait
-passively (`OMP_WAIT_POLICY=PASSIVE`, before torch is first imported, unless the user set it), and
-`train.threads=0` takes the cores that are idle when the run starts (at least one).
+The default (all cores) collapsed beside a CPU-bound neighbour (157 against 1,500 images/s for a
+small run, in the issue; 1,145 against 5,442 here, `benchmarks/threads_under_load.py`): OpenMP's
+worker threads spin while they wait for each other at the end of every parallel region, and with a
+core taken by the neighbour the thread they wait for is often descheduled. So `train.threads=0`
+takes the cores that are idle when the run starts (at least one). Asking OpenMP to wait passively
+(OMP_WAIT_POLICY=PASSIVE) was measured too and not kept: alone on the machine it made two threads
+2.4x slower on a small model (every region then wakes a sleeping thread). A neighbour that starts
+after the run does still slows it: set train.threads=1, or OMP_WAIT_POLICY=PASSIVE yourself.
 """
 from __future__ import annotations
 
 import os
-import sys
 import time
-
-
-def prefer_passive_waits() -> None:
-    """OpenMP threads sleep instead of spinning while they wait: set before torch loads its OpenMP
-    runtime (no effect once torch is imported, or when OMP_WAIT_POLICY is already set)."""
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def cores() -> int:
