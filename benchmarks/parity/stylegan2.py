@@ -12,9 +12,11 @@ fp16) and the harness reports:
    (noise off), D's logit std on unit images, conditional and not;
 2. identical weights (gankit's copied into the reference by the name map below): G's mapping
    network (z and label to w), D's head with its label map (StyleGAN2-ADA's `<out, cmap> /
-   sqrt(dim)`), and the whole D (a batch of 4: one minibatch-std group, so gankit's consecutive
-   groups and the reference's strided ones are the same). G's synthesis network is not compared
-   (gankit upsamples bilinearly where the reference uses a filtered transposed convolution).
+   sqrt(dim)`), where the maths is the same; and the whole D, which differs on purpose in its
+   downsampling (gankit: 2x2 box average; the reference: the [1, 3, 3, 1] FIR filter): the size of
+   that deviation (a batch of 4: one minibatch-std group, so the grouping does not differ). G's
+   synthesis network is not compared (gankit upsamples bilinearly, the reference with a filtered
+   transposed convolution).
 """
 from __future__ import annotations
 
@@ -138,7 +140,7 @@ def same_weights(nets, cond: bool) -> list[tuple[str, float]]:
         out = [(f"G mapping (z, label -> w), {tag}", rel(gG.mapping(z, y), rG.mapping(z, c)[:, 0])),
                (f"D head and label map, {tag}", rel(gD.head(h, y), rD.b4.out(h).squeeze(1) if not cond else
                                                      (rD.b4.out(h) * rD.mapping(None, c)).sum(1) / CH ** 0.5)),
-               (f"whole D, {tag}", rel(gD(x, y), rD(x, c).squeeze(1)))]
+               (f"whole D, {tag} (deliberate: box against FIR downsampling)", rel(gD(x, y), rD(x, c).squeeze(1)))]
     return out
 
 

@@ -43,7 +43,12 @@ def _conv_as_matmul(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return y.view(n, ho, wo, -1).permute(0, 3, 1, 2)  # NCHW, laid out channels_last
 
 
-def _fir(x: torch.Tensor, up: bool, stride: int, padding: int) -> torch.Tensor:
+def fir_resample(x: torch.Tensor, up: bool) -> torch.Tensor:
+    """Resampling by 2 with the [1, 3, 3, 1] low-pass filter (R3GAN's and StyleGAN2's; separable,
+    summing to 1 per output pixel inside the image) and zero padding, as a depthwise (transposed)
+    convolution. Inside the image it equals bilinear resampling (antialiased when down); at the
+    borders the zero padding darkens, as in the authors' code (`benchmarks/parity/`). In float32:
+    the CPU's bf16 depthwise convolution is 2-8x slower than float32's (measured here)."""
     c, dtype = x.shape[1], x.dtype
     with torch.autocast(x.device.type, enabled=False):
         x = x.float()
@@ -52,23 +57,8 @@ def _fir(x: torch.Tensor, up: bool, stride: int, padding: int) -> torch.Tensor:
         if up:
             y = F.conv_transpose2d(x, 4 * k, stride=2, padding=1, groups=c)
         else:
-            y = F.conv2d(x, k, stride=stride, padding=padding, groups=c)
+            y = F.conv2d(x, k, stride=2, padding=1, groups=c)
     return y.to(dtype)
-
-
-def fir_resample(x: torch.Tensor, up: bool) -> torch.Tensor:
-    """Resampling by 2 with the [1, 3, 3, 1] low-pass filter (R3GAN's and StyleGAN2's; separable,
-    summing to 1 per output pixel inside the image) and zero padding, as a depthwise (transposed)
-    convolution. Inside the image it equals bilinear resampling (antialiased when down); at the
-    borders the zero padding darkens, as in the authors' code (`benchmarks/parity/`). In float32:
-    the CPU's bf16 depthwise convolution is 2-8x slower than float32's (measured here)."""
-    return _fir(x, up, 2, 1)
-
-
-def fir_blur(x: torch.Tensor, padding: int) -> torch.Tensor:
-    """The same filter without resampling, zero-padded by `padding` on each side: before a strided
-    3x3 convolution it makes StyleGAN2's filtered downsampling convolution (`conv2d_resample`)."""
-    return _fir(x, False, 1, padding)
 
 
 def class_embedding(embed: nn.Embedding, y: torch.Tensor) -> torch.Tensor:
