@@ -11,12 +11,7 @@ from gankit.loop import train
 from gankit.sampling import resolve_label
 
 from .conftest import ORT_WEB, need, tiny_overrides
-
-
-def _err_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
+from .test_rough_edges import _err_line
 
 
 @pytest.fixture(scope="module")
