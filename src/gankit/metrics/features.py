@@ -103,7 +103,7 @@ def inception_input(x: torch.Tensor) -> torch.Tensor:
 def inception_runner(net: torch.jit.ScriptModule, digest: str) -> tuple[object, str]:
     """(function from Inception inputs to features, engine name). onnxruntime runs the same network,
     exported from the TorchScript file once into $GANKIT_CACHE, when it is installed (the `onnx`
-    extra): about 2x faster on a CPU, features equal to float noise (benchmarks/bench_inception.py,
+    extra): 1.6-1.7x faster on this 2-core CPU, features equal to float noise (benchmarks/bench_inception.py,
     tests/test_metrics.py). $GANKIT_INCEPTION_ENGINE=torch keeps TorchScript."""
     engine = os.environ.get("GANKIT_INCEPTION_ENGINE", "auto")
     if engine not in ("auto", "torch", "onnxruntime"):
