@@ -12,6 +12,7 @@ from torch import nn
 
 from .errors import GankitError
 from .exported import FORMAT, FORMAT_VERSION, W_TRUNCATION, is_export, read_export
+from .sampling import resolve_label
 
 
 @dataclass
@@ -54,7 +55,6 @@ class Generator:
         return next(self.net.parameters()).device
 
     def _labels(self, n: int, label: int | str | None) -> torch.Tensor | None:
-        from .sampling import resolve_label
         k = resolve_label(label, self.num_classes, self.class_names)
         if not self.num_classes:
             return None

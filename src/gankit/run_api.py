@@ -83,6 +83,8 @@ def train_run(source: str | Path | dict[str, Any] | Config | None, out: str | Pa
     from .loop import train
     from .resume import resolve
 
+    if source is None and resume is None:
+        source = {}  # gankit.train() with nothing: the built-in defaults, as before
     cfg, folder, resume = resolve(source, _as_overrides(overrides, sections), out, resume)  # as the command line does
     p = train(cfg, folder, resume=resume, quiet=quiet)
     return Run(folder, p.cfg, p.step)
