@@ -49,6 +49,7 @@ class Batches:
         self.gpu = device.type == "cuda"
         self.x = ds.x.to(device) if self.gpu else ds.x
         self.labels = None if not conditional else (ds.labels.to(device) if self.gpu else ds.labels)
+        self.inputs = None if ds.inputs is None else (ds.inputs.to(device) if self.gpu else ds.inputs)
 
     def send(self, t: torch.Tensor) -> torch.Tensor:
         return t.pin_memory().to(self.device, non_blocking=True) if self.gpu else t
@@ -59,3 +60,13 @@ class Batches:
         if self.channels_last and b.dim() == 4:
             b = b.contiguous(memory_format=torch.channels_last)
         return b, (self.labels[idx] if self.labels is not None else None)
+
+    def pair(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Translation: inputs and targets of rows `idx`, in [-1, 1]."""
+        assert self.inputs is not None, "pair() needs paired data"
+        idx = self.send(idx)
+        a = self.inputs[idx].float() / 127.5 - 1.0
+        b = self.ds.to_float(idx, self.x)
+        if self.channels_last:
+            a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
+        return a, b

@@ -23,6 +23,9 @@ def _check(cond: bool, key: str, msg: str) -> None:
         raise ConfigError(f"{key}: {msg}")
 
 
+TRANSLATION = ("pix2pix",)  # model families that translate images rather than generate them
+
+
 @dataclass(frozen=True)
 class DataConfig:
     source: str = "mnist5k"
@@ -40,19 +43,28 @@ class DataConfig:
     cache: bool = True
     """Image folders: keep the decoded array under $GANKIT_CACHE (memory-mapped; the next run on
     the same files, resolution and channels skips decoding)."""
+    pairs: Literal["", "folders", "ab", "grey", "edges"] = ""
+    """Paired translation data (model.family=pix2pix): folders: data.source holds A/ and B/ with matching
+    file names; ab: each image is A and B side by side (pix2pix's format); grey / edges: any image source,
+    the input made from each image (its luminance, or its edges) and the image itself the target. '': not paired."""
+    direction: Literal["AtoB", "BtoA"] = "AtoB"
+    """Paired data from files (folders, ab): translate A into B, or B into A."""
 
     def __post_init__(self) -> None:
         _check(self.resolution is None or 4 <= self.resolution <= 1024, "data.resolution", f"must be 4..1024, got {self.resolution}")
         _check(self.channels in (None, 1, 3), "data.channels", f"must be 1 or 3, got {self.channels}")
         _check(self.limit is None or self.limit > 0, "data.limit", f"must be positive, got {self.limit}")
         _check(bool(self.source), "data.source", "must not be empty")
+        _check(self.direction == "AtoB" or self.pairs in ("folders", "ab"), "data.direction",
+               "applies to paired files (data.pairs=folders or ab) only")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    family: Literal["gan", "vae"] = "gan"
+    family: Literal["gan", "vae", "pix2pix"] = "gan"
     """gan: G against D. vae: a variational autoencoder whose decoder is this arch's G and
-    whose encoder is its D with a 2*z_dim head (settings in the `vae` section)."""
+    whose encoder is its D with a 2*z_dim head (settings in the `vae` section). pix2pix: paired
+    image-to-image translation (data.pairs), G an image-to-image network, D a PatchGAN judging input and output together."""
     arch: str = "dcgan"
     """Architecture family: mlp (2D points), dcgan, resnet, r3gan (R3GAN's ConvNeXt-style nets), stylegan2,
     fastgan (few-shot, unconditional); `gankit archs` lists the resolutions and options of each."""
@@ -61,7 +73,7 @@ class ModelConfig:
     width: int = 64
     """Base channel count (hidden units for mlp)."""
     depth: int = 3
-    """Hidden layers (mlp only)."""
+    """Hidden layers (mlp); halvings of the image on the way down (unet: the training resolution must divide by 2**depth)."""
     conditional: bool = False
     """Class-conditional G (conditional batch norm) and projection D; needs labels."""
     sn_d: bool = True
@@ -120,6 +132,10 @@ class LossConfig:
     """stylegan2 only: path-length regularisation of G (StyleGAN2: 2; its CIFAR-10 recipe: 0)."""
     pl_every: int = 4
     """Lazy path-length regularisation: every k-th G step, with weight pl_weight * k."""
+    l1: float = 100.0
+    """Translation (pix2pix): weight of G's L1 distance to the target (pix2pix: 100)."""
+    adversarial: float = 1.0
+    """Translation (pix2pix): weight of G's adversarial term; 0 trains G on the L1 term alone, with no D step (a plain U-Net regressor)."""
 
     def __post_init__(self) -> None:
         _check(self.gp >= 0, "loss.gp", f"must be >= 0, got {self.gp}")
@@ -129,6 +145,9 @@ class LossConfig:
         _check(self.recon >= 0, "loss.recon", f"must be >= 0, got {self.recon}")
         _check(self.pl_weight >= 0, "loss.pl_weight", f"must be >= 0, got {self.pl_weight}")
         _check(self.pl_every >= 1, "loss.pl_every", f"must be >= 1, got {self.pl_every}")
+        _check(self.l1 >= 0, "loss.l1", f"must be >= 0, got {self.l1}")
+        _check(self.adversarial >= 0, "loss.adversarial", f"must be >= 0, got {self.adversarial}")
+        _check(self.l1 > 0 or self.adversarial > 0, "loss.l1", "and loss.adversarial are both 0: G would learn nothing")
 
 
 @dataclass(frozen=True)
@@ -319,6 +338,17 @@ class Config:
     """What the run writes for people to look at besides metrics.jsonl and grids."""
 
     def __post_init__(self) -> None:
+        translating = self.model.family in TRANSLATION
+        if translating != bool(self.data.pairs):
+            raise ConfigError(f"data.pairs: model.family={self.model.family} needs paired data: set data.pairs to folders, ab, grey or edges"
+                              if translating else f"data.pairs: paired data is for translation (model.family=pix2pix), not model.family={self.model.family}")
+        if translating:
+            for bad, key in ((self.model.conditional, "model.conditional"), (self.model.pac != 1, "model.pac"),
+                             (bool(self.augment.policy), "augment.policy"), (self.loss.gp > 0, "loss.gp"), (self.loss.r1 > 0, "loss.r1"),
+                             (self.loss.r2 > 0, "loss.r2"), (self.train.d_steps != 1, "train.d_steps"), (self.eval.every > 0, "eval.every"),
+                             (self.schedule.images > 0, "schedule.images")):
+                if bad:
+                    raise ConfigError(f"{key}: not used by model.family={self.model.family} (image-to-image translation); remove it")
         if self.model.family == "vae":
             for bad, key in ((self.model.arch == "mlp", "model.arch"), (self.model.conditional, "model.conditional"),
                              (self.model.pac != 1, "model.pac"), (bool(self.augment.policy), "augment.policy"),

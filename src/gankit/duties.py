@@ -36,7 +36,7 @@ class Duties:
             from .metrics.during import TrainingEvaluator
 
             self.evaluator = TrainingEvaluator(cfg, ds)
-        self.probe = DiversityProbe(ds, p.spec.z_dim, p.spec.num_classes)
+        self.probe = DiversityProbe(ds, p.spec.z_dim, p.spec.num_classes) if ds.kind != "pairs" else None
         self.monitor = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, len(ds), bool(cfg.augment.policy), cfg.train.steps,
                                      cfg.train.max_minutes)
         self.first_log = True
@@ -66,14 +66,15 @@ class Duties:
                 "steps": p.cfg.train.steps, "world_size": self.world.size, "device": str(p.device), "gankit": __version__}
         (self.out / "run.json").write_text(json.dumps(info, indent=1))
         real = self.sample_dir / "real.png"
-        if ds.kind == "image" and not real.exists():
+        if ds.kind == "image" and not real.exists():  # (a translation's grids hold their targets)
             save_real_grid(ds, p.spec.num_classes, real)
 
     def metrics_line(self, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
         """Build, share and write one line of metrics.jsonl (statistics of the global batch)."""
         p = self.p
         rec = metrics_record(p, self.world.mean(acc), n_good, images_per_s)
-        rec.update(self.probe(p.G, p.device))
+        if self.probe is not None:
+            rec.update(self.probe(p.G, p.device))
         if self.first_log:
             rec["dataset_size"], self.first_log = len(self.ds), False
         rec = self.world.broadcast_object(rec)  # rank 0's record: every rank's health decisions read the same
@@ -169,10 +170,17 @@ class Duties:
 
 
 def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
-    """A fixed-seed grid from G_ema (2D data: a scatter over the real points)."""
+    """A fixed-seed grid from G_ema (2D data: a scatter over the real points; translation: rows of
+    input, output and target for fixed training pairs, by the network `gankit translate` uses)."""
     G_ema = recalibrated_ema(p)
     path = folder / f"step_{p.step:06d}.png"
-    if ds.kind == "points":
+    if ds.kind == "pairs":
+        from .translation import translate_tensor, triplets
+
+        idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(fixed_seed))[:8].sort().values
+        a = ds.inputs[idx].float() / 127.5 - 1.0
+        save_grid(triplets(a, translate_tensor(G_ema, a), ds.to_float(idx)), path, nrow=3)
+    elif ds.kind == "points":
         x, _ = generate(G_ema, 2500, p.spec.z_dim, p.spec.num_classes, p.device, seed=fixed_seed)
         real = ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:2500]]
         save_scatter(real.numpy(), x.numpy(), path)

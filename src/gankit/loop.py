@@ -81,7 +81,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
         preflight(cfg, ds.probe())
     for note in ds.notes:
         say(note)
-    if len(ds) < t.batch_size and ds.kind == "image":
+    if len(ds) < t.batch_size and ds.kind != "points":
         raise GankitError(f"train.batch_size: {t.batch_size} is larger than the dataset ({len(ds)} examples)")
     p = build_parts(cfg, ds, world)
     meta = data_meta(ds)
@@ -235,7 +235,8 @@ def ema_beta(t, step: int) -> float:
 
 def start_line(ds: Dataset, cfg: Config, device: torch.device, out: Path, world: World) -> str:
     """What was loaded and where the run goes, in one line."""
-    what = f"{len(ds)} images {'x'.join(map(str, ds.shape))}" if ds.kind == "image" else f"{len(ds)} 2D points"
+    what = {"image": f"{len(ds)} images {'x'.join(map(str, ds.shape))}", "points": f"{len(ds)} 2D points",
+            "pairs": f"{len(ds)} pairs {ds.in_channels}x{'x'.join(map(str, ds.shape[1:]))} -> {'x'.join(map(str, ds.shape))}"}[ds.kind]
     classes = ""
     if ds.num_classes >= 2 and ds.kind == "image":
         named = ds.class_names != [str(i) for i in range(ds.num_classes)]  # names that say more than the index

@@ -12,13 +12,13 @@ from .models import make_spec
 def preflight(cfg: Config, probe: DataProbe) -> None:
     """Loss, architecture against the data (kind, resolution, labels), device, TensorBoard when asked, batch size."""
     LOSSES.get(cfg.loss.name)
-    make_spec(cfg.model, probe.shape, probe.num_classes, probe.kind, cfg.loss.gp, probe.label_note)
+    make_spec(cfg.model, probe.shape, probe.num_classes, probe.kind, cfg.loss.gp, probe.label_note, probe.in_channels)
     pick_device(cfg.train.device)
     if cfg.log.tensorboard:
         from .tboard import check_available
 
         check_available()
-    if probe.kind == "image" and probe.size < cfg.train.batch_size:
+    if probe.kind != "points" and probe.size < cfg.train.batch_size:
         raise GankitError(f"train.batch_size: {cfg.train.batch_size} is larger than the dataset ({probe.size} examples)")
 
 

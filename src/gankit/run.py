@@ -26,7 +26,7 @@ from .device import pick_device
 from .dist import World, cross_rank_batch_norm, cross_rank_means
 from .errors import CheckpointError, GankitError
 from .models import Spec, build_models, make_spec
-from .sampling import recalibrate_bn
+from .sampling import recalibrate_bn, recalibrate_bn_on_inputs
 
 
 def peak_rss_mb() -> float:
@@ -53,7 +53,7 @@ def ema_update(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
 
 def data_meta(ds: Dataset) -> dict[str, Any]:
     return {
-        "name": ds.name, "kind": ds.kind, "shape": list(ds.shape), "num_classes": ds.num_classes,
+        "name": ds.name, "kind": ds.kind, "shape": list(ds.shape), "num_classes": ds.num_classes, "in_channels": ds.in_channels,
         "size": len(ds), "fingerprint": ds.fingerprint(), "skipped": ds.skipped, "skipped_files": list(ds.skipped_files),
         "class_names": list(ds.class_names),
     }
@@ -82,6 +82,7 @@ class Parts:
     bn_step: int = -1  # the step G_ema's batch-norm statistics were last recomputed for
     world: World = field(default_factory=World)  # this process's place in a multi-process run
     now: Any = None  # this step's scheduled values (schedule.Now), set by schedule.apply
+    bn_inputs: torch.Tensor | None = None  # translation: fixed training inputs (uint8) G_ema's batch norm is recomputed on
     # a VAE run (model.family=vae) keeps its decoder in G / G_ema and its encoder in D
 
 
@@ -92,11 +93,11 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
     device = pick_device(cfg.train.device)
     if world.multi and device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
-    spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind, cfg.loss.gp)
+    spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind, cfg.loss.gp, in_channels=ds.in_channels)
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(spec, cfg.model.arch, vae=cfg.model.family == "vae")
     G, D = G.to(device), D.to(device)
-    if cfg.train.channels_last and ds.kind == "image":
+    if cfg.train.channels_last and ds.kind != "points":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     # G_ema keeps batch norm of its own: its statistics are recomputed from fixed latents (the same on
     # every rank), also by rank 0 alone for a grid, so they must not wait for the other ranks
@@ -111,8 +112,17 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
         cfg, spec, device, G, D, G_ema, opt_g, opt_d,
         DataOrder(len(ds), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
         Augmenter(cfg.augment, cfg.train.batch_size, cfg.train.seed, world.rank, world.size), world=world,
-        now=schedule.values(cfg, 0, 0),
+        now=schedule.values(cfg, 0, 0), bn_inputs=None if ds.inputs is None else fixed_rows(ds.inputs, BN_INPUTS, cfg.train.seed),
     )
+
+
+BN_INPUTS = 256  # translation: training inputs G_ema's batch-norm statistics are recomputed on
+
+
+def fixed_rows(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """n rows of x chosen by seed (all of them when there are fewer), as a copy."""
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return x[idx].clone()
 
 
 def state_of(p: Parts, meta: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +144,10 @@ def recalibrated_ema(p: Parts) -> nn.Module:
     the evaluation and the checkpoint of one step share them (each recomputation is dozens of
     G forward passes)."""
     if p.bn_step != p.step:
-        recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
+        if p.bn_inputs is not None:
+            recalibrate_bn_on_inputs(p.G_ema, p.bn_inputs, p.device)
+        else:
+            recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
         p.bn_step = p.step
     return p.G_ema
 
@@ -201,7 +214,7 @@ def load_generator(target: str | Path, device: str = "cpu", flag: str = "--devic
     try:
         cfg = make_config(state["config"])
         meta = state["data"]
-        spec = make_spec(cfg.model, tuple(meta["shape"]), meta["num_classes"], meta["kind"], cfg.loss.gp)
+        spec = make_spec(cfg.model, tuple(meta["shape"]), meta["num_classes"], meta["kind"], cfg.loss.gp, in_channels=int(meta.get("in_channels", 0)))
     except (KeyError, TypeError, GankitError) as e:
         raise CheckpointError(f"{path}: its stored config or data description is unusable ({e})") from None
     torch.manual_seed(0)

@@ -213,3 +213,45 @@ def vae_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
     k.guard.step(p.opt_d)
     p.images += B
     return True, {"loss": loss_v.detach(), **{n: v.detach() for n, v in terms.items()}, "grad_norm_g": gn_g, "grad_norm_enc": gn_e}
+
+
+@STEPS.register("pix2pix")
+def pix2pix_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
+    """Paired translation (pix2pix): one D step on (input, target) against (input, G(input)), then one G
+    step on the adversarial term plus loss.l1 times the L1 distance to the target. With
+    loss.adversarial=0 there is no D step: G is a plain L1 regressor."""
+    B, adv = p.cfg.train.batch_size, p.cfg.loss.adversarial
+    a, b = k.batches.pair(p.order.next(B)[k.mine])
+    with k.autocast():
+        fake = k.G(a, None)
+    stats: Stats = {}
+    if adv > 0:
+        with k.autocast():
+            real_logits = k.D(torch.cat([a, b], 1), None).float()
+            fake_logits = k.D(torch.cat([a, fake.detach()], 1), None).float()
+            loss_d = k.loss.d(real_logits, fake_logits)
+        p.opt_d.zero_grad(set_to_none=True)
+        loss_d = k.backward_mean("d", k.d_params, loss_d)
+        gn_d = grad_norm(k.d_params)
+        if not k.guard.ok(loss_d, gn_d):
+            return False, {}
+        k.guard.step(p.opt_d)
+        r, f = real_logits.detach(), fake_logits.detach()
+        stats = {"loss_d": loss_d.detach(), "d_real": r.mean(), "d_fake": f.mean(), "d_acc": d_accuracy(r, f, k.loss.relativistic),
+                 "grad_norm_d": gn_d}
+    l1 = (fake.float() - b).abs().mean()
+    loss_g = p.cfg.loss.l1 * l1
+    if adv > 0:
+        p.D.requires_grad_(False)
+        with k.autocast():
+            loss_g = loss_g + adv * generator_loss(k.loss, k.D(torch.cat([a, fake], 1), None).float(),
+                                                   lambda: k.D(torch.cat([a, b], 1), None).float())
+    p.opt_g.zero_grad(set_to_none=True)
+    loss_g = k.backward_mean("g", k.g_params, loss_g)
+    p.D.requires_grad_(True)
+    gn_g = grad_norm(k.g_params)
+    if not k.guard.ok(loss_g, gn_g):
+        return False, {}
+    k.guard.step(p.opt_g)
+    p.images += B
+    return True, k.guard.masked({**stats, "loss_g": loss_g.detach(), "l1": l1.detach(), "grad_norm_g": gn_g})

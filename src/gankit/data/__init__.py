@@ -21,18 +21,20 @@ from ..registry import Registry
 from .files import read_csv, read_path
 from .folder import DataProbe, fingerprint_of, read_folder
 from .images import resize_crop, to_array
+from .pairs import derive_inputs, read_pairs
 
 SOURCES: Registry = Registry("data source", "data.source")
 
 
 @dataclass
 class Dataset:
-    """All examples: uint8 images [N, C, H, W] (memory-mapped for cached folders) or float32 points [N, 2]."""
+    """All examples: uint8 images [N, C, H, W] (memory-mapped for cached folders) or float32 points [N, 2];
+    for translation (kind "pairs") x holds the targets and `inputs` the inputs, row by row."""
 
     x: torch.Tensor
     labels: torch.Tensor | None
     name: str
-    kind: str  # "image" | "points"
+    kind: str  # "image" | "points" | "pairs"
     num_classes: int = 0
     skipped: int = 0
     class_names: list[str] = field(default_factory=list)  # label i's name: a class subfolder, or the file's own label value
@@ -42,6 +44,7 @@ class Dataset:
     centres: torch.Tensor | None = None  # 2D toys: mixture means [K, 2]
     std: float = 0.0  # 2D toys: component std
     extra: dict = field(default_factory=dict)
+    inputs: torch.Tensor | None = None  # pairs: uint8 inputs [N, C_in, H, W], row i the input of target i
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -50,20 +53,26 @@ class Dataset:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
+    @property
+    def in_channels(self) -> int:
+        return self.inputs.shape[1] if self.inputs is not None else 0
+
     def probe(self) -> DataProbe:
-        return DataProbe(self.kind, self.shape, len(self), self.num_classes, self.label_note)
+        return DataProbe(self.kind, self.shape, len(self), self.num_classes, self.label_note, self.in_channels)
 
     def to_float(self, idx: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         """Rows `idx` as model input: images in [-1, 1], points as they are (of `x`, a
         device copy of the data, when given)."""
         b = (self.x if x is None else x)[idx]
-        return b.float() / 127.5 - 1.0 if self.kind == "image" else b
+        return b if self.kind == "points" else b.float() / 127.5 - 1.0
 
     def fingerprint(self) -> str:
         """Content hash: caches of real-data statistics and classifiers key on it (computed once per tensor)."""
         if self.extra.get("_fp_of") is self.x and self.extra.get("_fp_labels") is self.labels:
             return self.extra["_fp"]
         fp = fingerprint_of(self.x.numpy(), self.labels.numpy() if self.labels is not None else None)
+        if self.inputs is not None:
+            fp = fingerprint_of(np.frombuffer((fp + fingerprint_of(self.inputs.numpy(), None)).encode(), np.uint8)[None], None)
         self.remember_fingerprint(fp)
         return fp
 
@@ -126,6 +135,24 @@ def _digits(cfg: DataConfig) -> Dataset:
     d = load_digits()
     x = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     return Dataset(torch.from_numpy(x), torch.from_numpy(d.target.astype(np.int64)), "digits", "image", 10)
+
+
+PHOTO_CROPS = 6000
+
+
+@_register("photo_crops", "6000 32x32 colour crops of scikit-learn's two sample photos (a temple, a flower), at half size; "
+           "for translation (data.pairs=grey or edges)", PHOTO_CROPS, (3, 32, 32), 0)
+def _photo_crops(cfg: DataConfig) -> Dataset:
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(cfg.seed)
+    photos = [np.asarray(Image.fromarray(im).reduce(2)) for im in load_sample_images().images]  # 320x214 each
+    crops = []
+    for i in range(PHOTO_CROPS):
+        im = photos[i % len(photos)]
+        top, left = rng.integers(0, im.shape[0] - 31), rng.integers(0, im.shape[1] - 31)
+        crops.append(im[top:top + 32, left:left + 32].transpose(2, 0, 1))
+    return Dataset(torch.from_numpy(np.stack(crops)), None, "photo_crops", "image", 0)
 
 
 def mnist5k_path() -> Path:
@@ -241,10 +268,41 @@ def probe_dataset(cfg: DataConfig) -> DataProbe:
 
 
 def load_dataset(cfg: DataConfig, check: Callable[[DataProbe], None] | None = None) -> Dataset:
-    """Resolve `data.source` (built-in name or path), then apply limit/resolution/channels.
+    """Resolve `data.source` (built-in name or path), then apply limit/resolution/channels; with
+    `data.pairs`, the translation pairs (`pairs.py`).
 
     `check(probe)` runs before any image is decoded or resized; it may raise to stop."""
     check = check or (lambda probe: None)
+    if cfg.pairs:
+        return _load_pairs(cfg, check)
+    return _load_single(cfg, check)
+
+
+def _load_pairs(cfg: DataConfig, check: Callable[[DataProbe], None]) -> Dataset:
+    if cfg.pairs in ("folders", "ab"):
+        path = Path(cfg.source).expanduser()
+        if not path.exists():
+            raise DataError(f"{path}: no such file or folder (data.pairs={cfg.pairs} reads paired image files)")
+        a, b, _ = read_pairs(path, cfg, lambda n, ca, shape: check(DataProbe("pairs", shape, n, 0, in_channels=ca)))
+        return Dataset(torch.from_numpy(b), None, str(path), "pairs", inputs=torch.from_numpy(a))
+
+    def as_pairs(probe: DataProbe) -> None:  # the input is made from the target: one grey channel
+        if probe.kind != "image":
+            raise DataError(f"{cfg.source}: data.pairs={cfg.pairs} makes inputs from images, but the source gives {probe.kind}")
+        if cfg.pairs == "grey" and probe.shape[0] != 3:
+            raise DataError(f"{cfg.source}: data.pairs=grey (colourisation) needs colour targets, but the images have 1 channel; set data.channels=3 only for colour data")
+        check(DataProbe("pairs", probe.shape, probe.size, 0, in_channels=1))
+
+    ds = _load_single(cfg, as_pairs)
+    fp = ds.fingerprint()
+    ds.inputs = torch.from_numpy(derive_inputs(ds.x.numpy(), cfg.pairs))
+    ds.kind, ds.labels, ds.num_classes, ds.class_names = "pairs", None, 0, []
+    ds.name = f"{ds.name} ({cfg.pairs} -> image)"
+    ds.remember_fingerprint(fingerprint_of(np.frombuffer(f"{fp}/{cfg.pairs}".encode(), np.uint8)[None], None))
+    return ds
+
+
+def _load_single(cfg: DataConfig, check: Callable[[DataProbe], None]) -> Dataset:
     path = _folder_path(cfg)
     if path is not None and path.is_dir():
         fd = read_folder(path, cfg, check)

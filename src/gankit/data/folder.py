@@ -36,11 +36,12 @@ SHOW = 3  # file names shown in a note
 class DataProbe:
     """What a data source will give, found without decoding or resizing a single image."""
 
-    kind: str  # "image" | "points"
-    shape: tuple[int, ...]  # one example after data.resolution / data.channels
+    kind: str  # "image" | "points" | "pairs"
+    shape: tuple[int, ...]  # one example (a pair's target) after data.resolution / data.channels
     size: int  # examples (a folder: image files chosen, before any is skipped)
     num_classes: int
     label_note: str = ""  # why there are no class labels, when there are none
+    in_channels: int = 0  # pairs: the input's channels
 
 
 @dataclass

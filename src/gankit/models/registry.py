@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
@@ -32,6 +33,7 @@ class Spec:
     g_extra: int = 0  # 3x3 convs at each of G's scales below the output (dcgan)
     widths: tuple[int, ...] = ()  # channels per stage, 4x4 up (r3gan)
     blocks: tuple[int, ...] = ()  # residual blocks per stage, 4x4 up (r3gan)
+    in_channels: int = 0  # translation: the input image's channels (shape is the output's)
 
     @property
     def resolution(self) -> int:
@@ -46,19 +48,21 @@ class Spec:
 class Arch:
     generator: type
     discriminator: type
-    kind: str  # "image" | "points"
+    kind: str  # "image" | "points" | "pairs" (translation: input image -> output image)
     resolutions: tuple[int, ...] = ()
     options: tuple[str, ...] = ()  # which of OPTIONS (model.<key>) it reads
     conditional: bool = True  # can be class-conditional
+    check: Callable[[int, tuple[int, ...]], None] | None = None  # (model.depth, data shape): raises ConfigError
 
 
 OPTIONS = ("d_extra", "g_extra", "widths", "blocks", "style_mixing")  # model keys only some architectures have
 
 
-def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = (), options: tuple[str, ...] = (), conditional: bool = True):
+def register_arch(name: str, kind: str, resolutions: tuple[int, ...] = (), options: tuple[str, ...] = (), conditional: bool = True,
+                  check: Callable[[int, tuple[int, ...]], None] | None = None):
     def deco(module_classes: tuple[type, type]):
         g, d = module_classes
-        ARCHS.register(name)(Arch(g, d, kind, resolutions, options, conditional))
+        ARCHS.register(name)(Arch(g, d, kind, resolutions, options, conditional, check))
         return module_classes
 
     return deco
@@ -73,18 +77,27 @@ def describe_archs() -> list[tuple[str, str, str, str, str]]:
     rows = []
     for name in ARCHS.names():
         a = ARCHS.get(name)
-        res = ", ".join(map(str, a.resolutions)) if a.resolutions else ("any" if a.kind == "image" else "-")
+        res = ", ".join(map(str, a.resolutions)) if a.resolutions else ("-" if a.kind == "points" else "any")
         rows.append((name, a.kind, res, "yes" if a.conditional else "no", ", ".join(f"model.{o}" for o in a.options) or "-"))
     return rows
 
 
-def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str, gp: float = 0.0, label_note: str = "") -> Spec:
+NEEDS = {"points": "2D point data (ring8, grid25)", "image": "image data", "pairs": "paired images (model.family=pix2pix, data.pairs)"}
+
+
+def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_kind: str, gp: float = 0.0, label_note: str = "",
+              in_channels: int = 0) -> Spec:
     """Check the architecture against the data (kind, resolution, labels) and describe its networks.
-    `label_note`: why the data has no class labels, shown when a conditional model asks for them."""
+    `label_note`: why the data has no class labels, shown when a conditional model asks for them;
+    `in_channels`: a translation's input channels."""
     arch = ARCHS.get(cfg.arch)
     if arch.kind != data_kind:
-        need = "2D point data (ring8, grid25)" if arch.kind == "points" else "image data"
-        raise ConfigError(f"model.arch: {cfg.arch} needs {need}, but data.source gives {data_kind}s")
+        if data_kind == "pairs":
+            pairs = ", ".join(n for n in ARCHS.names() if ARCHS.get(n).kind == "pairs")
+            raise ConfigError(f"model.arch: translation needs a translation architecture ({pairs}), not {cfg.arch}")
+        raise ConfigError(f"model.arch: {cfg.arch} needs {NEEDS[arch.kind]}, but data.source gives {data_kind}s")
+    if arch.check is not None:
+        arch.check(cfg.depth, shape)
     if arch.resolutions and (shape[-1] != shape[-2] or shape[-1] not in arch.resolutions):
         raise ConfigError(
             f"data.resolution: {cfg.arch} supports {', '.join(map(str, arch.resolutions))}; the data is "
@@ -106,7 +119,7 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
             raise ConfigError(f"model.{key}: {shape[-1]}x{shape[-1]} has {stages} stages (4x4 up): give {stages} values or one, got {list(v)}")
     bn_d = cfg.norm_d == "batch" or (cfg.norm_d == "auto" and not cfg.sn_d and gp == 0)
     return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac, bn_d,
-                cfg.d_extra, cfg.g_extra, tuple(cfg.widths), tuple(cfg.blocks))
+                cfg.d_extra, cfg.g_extra, tuple(cfg.widths), tuple(cfg.blocks), in_channels)
 
 
 def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Module, nn.Module]:
