@@ -56,6 +56,9 @@ CASES = {
     "stylegan2_mixing_pl_lazy_r1": {"model.arch": "stylegan2", "model.conditional": True, "loss.name": "ns", "loss.r1": 1.0,
                                     "loss.r1_every": 2, "loss.pl_weight": 2.0, "loss.pl_every": 2, "model.style_mixing": 0.9},
     "fastgan_recon_diffaugment": {"model.arch": "fastgan", "model.width": 4, "augment.policy": "color,translation,cutout"},
+    # translation: batch norm over the global batch in G and D, dropout masks drawn per sample of it
+    "pix2pix_dropout_bn": {"model.family": "pix2pix", "model.arch": "unet", "model.depth": 3, "model.sn_d": False, "loss.name": "ns",
+                           "data.source": "photo_crops", "data.pairs": "grey", "data.limit": 64, "data.resolution": "null"},
 }
 
 

@@ -55,6 +55,13 @@ def _serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def _translate(a: argparse.Namespace) -> int:
+    from .translation import translate_files
+
+    translate_files(a.run, a.inputs, Path(a.out), a.tile, a.overlap, a.device)
+    return 0
+
+
 def _datasets(a: argparse.Namespace) -> int:
     from .data import describe_sources
 
@@ -157,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     s.set_defaults(fn=_sample)
+
+    tr = sub.add_parser("translate", help="translate images with a translation run (model.family=pix2pix), each at its own size")
+    tr.add_argument("run", help="a translation run folder or a checkpoint file")
+    tr.add_argument("inputs", nargs="+", help="image files or folders of them (converted to the run's input channels)")
+    tr.add_argument("--out", required=True, help="folder for the outputs (PNG, the inputs' names)")
+    tr.add_argument("--tile", type=int, default=512, help="translate larger images in windows of this side (memory stays that of one window)")
+    tr.add_argument("--overlap", type=int, default=None, help="context shared by neighbouring windows (default: the network's, exact tiling)")
+    tr.add_argument("--device", default="cpu")
+    tr.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    tr.set_defaults(fn=_translate)
 
     x = sub.add_parser("export", help="write the generator as safetensors, ONNX or the sampler web page")
     x.add_argument("target", help="a run folder or a checkpoint file")

@@ -25,7 +25,7 @@ from .metrics.features import default_features
 from .paths import check_writable, write_atomic
 from .preflight import check_config
 from .report import compare_report
-from .run import LoadedGenerator, load_generator
+from .run import LoadedGenerator, check_generates, load_generator
 from .viz import PALETTE, grid_image
 
 METRICS = ("fid", "kid", "pr", "dc", "classes")
@@ -114,6 +114,8 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
     if not runs:
         raise GankitError("compare: name at least one run folder, or --configs with --budget-minutes")
     loaded = [(str(r), load_generator(r, device)) for r in runs]
+    for _, lg in loaded:
+        check_generates(lg, "gankit compare")
     if real is None:
         first_run, first = loaded[0]
         for r, lg in loaded[1:]:

@@ -166,8 +166,8 @@ class TrainConfig:
     """Generator Adam betas."""
     betas_d: tuple[float, float] = (0.5, 0.999)
     """Discriminator Adam betas."""
-    lr_decay: Literal["none", "linear", "cosine"] = "none"
-    """Learning-rate schedule over the run (both networks)."""
+    lr_decay: Literal["none", "linear", "cosine", "half_linear"] = "none"
+    """Learning-rate schedule over the run (both networks); half_linear: constant for the first half, then linearly to 0 (pix2pix)."""
     max_minutes: float = 0.0
     """Wall-clock budget: stop (saving as at the last step) once training has taken this long; 0: no limit."""
     d_steps: int = 1

@@ -136,7 +136,7 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
     """Write the export folder `out` for the generator of `target` (a run folder or a checkpoint)."""
     from safetensors.torch import save_file
 
-    from .run import load_generator
+    from .run import check_generates, load_generator
 
     if fmt not in FORMATS:
         raise GankitError(f"--format: unknown {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -146,6 +146,7 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
     if Path(target).resolve() == out.resolve():
         raise GankitError(f"--out: {out} is the folder being exported; name another")
     lg = load_generator(target, device)  # a bad run or checkpoint is refused before anything is written
+    check_generates(lg, "gankit export")
     check_writable(out, flag="--out")
     for name in (META, ONNX, *PAGE_FILES, *ORT_WEB_FILES):  # what an earlier export of another format left
         (out / name).unlink(missing_ok=True)

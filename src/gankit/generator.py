@@ -88,6 +88,8 @@ class Generator:
         return forward_batches(self.net, z, y, self.device, truncation=truncation)
 
     def _draw(self, n: int, seed: int, label: int | str | None, truncation: float) -> torch.Tensor:
+        if self.kind == "pairs":
+            raise GankitError(f"{self.path}: a translation generator turns images into images; use translate(images)")
         if n < 1:
             raise GankitError(f"n: must be >= 1, got {n}")
         return self.generate(self.latents(n, seed, truncation), self._labels(n, label), truncation)
@@ -118,6 +120,37 @@ class Generator:
         a, b = self.latents(2, seed, truncation)
         z = torch.stack([slerp(a, b, t / (steps - 1)) for t in range(steps)])
         return self._finish(self.generate(z, self._labels(steps, label if label is not None else (0 if self.num_classes else None)), truncation))
+
+
+    def translate(self, images, tile: int = 512, overlap: int | None = None) -> list[np.ndarray] | np.ndarray:
+        """A translation generator's outputs for `images`: one uint8 array [H, W, C], a batch [N, H, W, C]
+        of one size, or a list of arrays of any sizes (PIL images are taken too; they are converted to
+        the input's channels as training data were). Each is translated at its own size, in tiles when it
+        is larger than `tile` (`translation.translate_tensor`). Returns the same form: uint8 [H, W, C]."""
+        from PIL import Image
+
+        from .data.images import normalise_mode, to_array
+        from .translation import translate_tensor
+
+        if self.kind != "pairs":
+            raise GankitError(f"{self.path}: a generation generator has no input image; translate() needs a translation run (model.family=pix2pix)")
+        c_in = int(self.net.in_channels)
+        single = isinstance(images, Image.Image) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
+        batch = [images] if single else list(images)
+        out = []
+        for i, im in enumerate(batch):
+            if isinstance(im, Image.Image):
+                im = to_array(normalise_mode(im), c_in).transpose(1, 2, 0)
+            arr = np.asarray(im)
+            arr = arr[..., None] if arr.ndim == 2 else arr
+            if arr.ndim != 3 or arr.shape[-1] != c_in or arr.dtype != np.uint8:
+                raise GankitError(f"images[{i}]: expected uint8 [H, W, {c_in}] (this translator takes {c_in}-channel images), "
+                                  f"got {arr.dtype} {list(arr.shape)}")
+            a = torch.tensor(arr.transpose(2, 0, 1))[None].float() / 127.5 - 1.0
+            out.append(self._finish(translate_tensor(self.net, a, tile, overlap))[0])
+        if single:
+            return out[0]
+        return np.stack(out) if isinstance(images, np.ndarray) else out
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:

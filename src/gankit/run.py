@@ -195,6 +195,13 @@ def trainable_count(state_dict: dict[str, torch.Tensor]) -> int:
                if v.is_floating_point() and "running" not in k and not k.endswith(("weight_u", "weight_v")))
 
 
+def check_generates(lg: LoadedGenerator, command: str) -> None:
+    """`command` draws from latents: refuse a translation run (model.family=pix2pix) with one line."""
+    if lg.spec.in_channels:
+        raise GankitError(f"{lg.path}: a translation run (model.family={lg.cfg.model.family}) turns input images into output images; "
+                          f"{command} draws from latents: use `gankit translate RUN IMAGE... --out DIR`")
+
+
 def load_generator(target: str | Path, device: str = "cpu", flag: str = "--device") -> LoadedGenerator:
     """G_ema (eval mode) from an export folder, a run folder's newest valid checkpoint or a checkpoint file."""
     from .exported import is_export, read_export

@@ -10,7 +10,7 @@ import torch
 
 from .errors import GankitError
 from .paths import check_output_file, check_writable
-from .run import load_generator
+from .run import check_generates, load_generator
 from .sampling import generate, interpolation_path, resolve_label, truncation_of
 from .viz import grid_image, save_gif, save_grid, to_uint8
 
@@ -58,6 +58,7 @@ def sample_command(a: argparse.Namespace) -> None:
     else:
         check_output_file(out)
     lg = load_generator(a.run, a.device, flag="--device")
+    check_generates(lg, "gankit sample")
     ncls, z_dim = lg.spec.num_classes, lg.spec.z_dim
     label = resolve_label(a.label, ncls, list(lg.data.get("class_names") or []), what="--label")
     device = next(lg.G.parameters()).device

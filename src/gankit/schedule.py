@@ -33,6 +33,8 @@ def decay_factor(kind: str, step: int, total: int) -> float:
     t = min(step / total, 1.0)
     if kind == "linear":
         return 1.0 - t
+    if kind == "half_linear":  # pix2pix and CycleGAN: constant, then linearly to 0 over the second half
+        return min(1.0, 2.0 * (1.0 - t))
     if kind == "cosine":
         return 0.5 * (1 + math.cos(math.pi * t))
     return 1.0

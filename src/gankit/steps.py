@@ -222,7 +222,7 @@ def pix2pix_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, S
     loss.adversarial=0 there is no D step: G is a plain L1 regressor."""
     B, adv = p.cfg.train.batch_size, p.cfg.loss.adversarial
     a, b = k.batches.pair(p.order.next(B)[k.mine])
-    with k.autocast():
+    with k.autocast(), per_sample_noise(k.noise_layers, noise_seeds(p, k, B, k.mine)):  # dropout masks drawn for the global batch
         fake = k.G(a, None)
     stats: Stats = {}
     if adv > 0:

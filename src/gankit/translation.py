@@ -142,7 +142,7 @@ def translate_files(target: str | Path, inputs: list[str], out: Path, tile: int 
     from . import console
 
     for f, rel, arr in tqdm(images, desc="translating", unit="img", disable=console.is_quiet() or not console.on_terminal() or len(images) < 2):
-        y = translate_tensor(G, torch.from_numpy(arr)[None].float() / 127.5 - 1.0, tile, overlap)
+        y = translate_tensor(G, torch.tensor(arr)[None].float() / 127.5 - 1.0, tile, overlap)
         img = to_uint8(y)[0]
         dest = (out / rel).with_suffix(".png")
         dest.parent.mkdir(parents=True, exist_ok=True)

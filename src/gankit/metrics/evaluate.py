@@ -17,7 +17,7 @@ from ..console import say, warn
 from ..data import Dataset, load_dataset
 from ..errors import GankitError
 from ..paths import check_output_file
-from ..run import LoadedGenerator, load_generator
+from ..run import LoadedGenerator, check_generates, load_generator
 from ..sampling import generate, recalibrate_bn
 from . import core
 from .classifier import cache_dir, classify, get_classifier
@@ -183,6 +183,7 @@ def run_folder_of(ckpt: Path) -> Path:
 def evaluate_run(target: str | Path, metrics: list[str], n: int, real: str | None = None, features: str | None = None,
                  seed: int = 0, inception: str | None = None, device: str = "cpu", n_real: int | None = None) -> dict[str, Any]:
     lg = load_generator(target, device)
+    check_generates(lg, "gankit eval")
     ds = real_data_for(lg.cfg.data, real)
     if ds.kind == "points":
         metrics = [m for m in metrics if m == "modes"] or ["modes"]

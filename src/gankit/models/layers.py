@@ -124,6 +124,29 @@ def noise_draw(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(noise).to(x.device, x.dtype)
 
 
+class SeededDropout(nn.Module):
+    """Dropout (training only) that is one of G's noise inputs: while `per_sample_noise` is in effect each
+    sample's mask comes from its seed, so a sample of the global batch is masked alike on any number of processes."""
+
+    noise_input = True
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p, self.noise_seeds, self.noise_salt = p, None, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        seeds = self.noise_seeds
+        if seeds is None:
+            return F.dropout(x, self.p, True)
+        if len(seeds) != x.shape[0]:
+            raise ValueError(f"per_sample_noise: {len(seeds)} seeds for a batch of {x.shape[0]}")
+        keep = torch.stack([torch.rand(x.shape[1:], generator=torch.Generator().manual_seed(s + self.noise_salt)) >= self.p
+                            for s in seeds.tolist()])
+        return x * keep.to(x.device, x.dtype) / (1 - self.p)
+
+
 def noise_inputs(G: nn.Module) -> list[nn.Module]:
     """G's noise inputs (modules marked `noise_input = True`), in module order."""
     return [m for m in G.modules() if getattr(m, "noise_input", False)]

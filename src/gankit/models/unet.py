@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .layers import sn
+from .layers import SeededDropout, sn
 from .registry import Spec, register_arch
 
 MAX_DOUBLINGS = 3  # channels at most 8 x width
@@ -78,7 +78,7 @@ class UNet(nn.Module):
             else:
                 layers = [nn.ReLU(), sn(nn.ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False), spec.sn_g), nn.BatchNorm2d(ch[i - 1])]
                 if d - 1 - DROPOUT_BLOCKS <= i < d - 1:
-                    layers.append(nn.Dropout(0.5))
+                    layers.append(SeededDropout(0.5))
             self.up.append(nn.Sequential(*layers))
         self.apply(_init)
 
@@ -89,10 +89,10 @@ class UNet(nn.Module):
 
     @property
     def context(self) -> int:
-        """Pixels of context on each side that make an output pixel independent of anything farther
-        away (half the receptive field, rounded up to a multiple of `multiple`)."""
-        reach = 3 * 2**self.depth  # the encoder's receptive field, plus the decoder's spread
-        return self.multiple * math.ceil(reach / 2 / self.multiple)
+        """Pixels of context on each side beyond which an output pixel depends on nothing: the
+        encoder's reach (3 * 2**depth - 2 pixels on one side, measured from the input's gradient in
+        tests/test_translation.py), rounded up to a multiple of `multiple`."""
+        return 3 * self.multiple
 
     def forward(self, a: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         skips = []

@@ -1,0 +1,255 @@
+"""Paired translation (model.family=pix2pix): data, networks, the step's losses, the loop (resume, grids),
+translation at any size and in tiles, the CLI and the API, and bad input as one line."""
+import json
+from contextlib import nullcontext
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import gankit
+from gankit.cli import main
+from gankit.config import make_config
+from gankit.data import load_dataset
+from gankit.errors import ConfigError, GankitError
+from gankit.loop import train
+from gankit.models import build_models, make_spec
+from gankit.run import build_parts, load_generator
+from gankit.translation import translate_tensor, window_plan
+
+from .conftest import tiny_overrides
+
+
+def p2p_overrides(**extra) -> list[str]:
+    """Seconds long: 32x32 grey -> colour crops, a 3-halving U-Net of width 8."""
+    base = {"model.family": "pix2pix", "model.arch": "unet", "model.depth": 3, "model.width": 8, "model.sn_d": False,
+            "loss.name": "ns", "data.source": "photo_crops", "data.pairs": "grey", "data.limit": 64, "data.resolution": "null",
+            "model.z_dim": 8, "train.ema_halflife": 0}
+    base.update(extra)
+    return tiny_overrides(**base)
+
+
+def spec_for(shape, in_channels=1, depth=3, **model):
+    cfg = make_config({}, p2p_overrides(**{"model.depth": depth, **{f"model.{k}": v for k, v in model.items()}}))
+    return cfg, make_spec(cfg.model, shape, 0, "pairs", in_channels=in_channels)
+
+
+@pytest.mark.parametrize("hw", [(32, 32), (32, 64), (48, 16), (8, 8)])
+def test_networks_keep_any_size_that_halves_depth_times(hw):
+    cfg, spec = spec_for((3, *hw), depth=3)
+    G, D = build_models(spec, "unet")
+    a = torch.randn(2, 1, *hw)
+    y = G(a)
+    assert y.shape == (2, 3, *hw) and y.abs().max() <= 1
+    logits = D(torch.cat([a, y], 1))
+    assert logits.shape[:2] == (2, 1) and min(logits.shape[2:]) >= 1
+    # the published 70x70 PatchGAN at 256 px: three strided convs, a 30x30 map of logits
+    _, big = spec_for((3, 256, 256), in_channels=3, depth=8)
+    assert build_models(big, "unet")[1](torch.zeros(1, 6, 256, 256)).shape == (1, 1, 30, 30)
+
+
+def test_sizes_that_do_not_halve_are_refused_with_the_fix():
+    with pytest.raises(ConfigError, match=r"model.depth: 24x24 images do not halve 4 times .* lower model.depth to 3"):
+        spec_for((3, 24, 24), depth=4)
+    with pytest.raises(ConfigError, match="model.arch: translation needs a translation architecture \\(unet\\), not dcgan"):
+        make_spec(make_config({}, p2p_overrides(**{"model.arch": "dcgan"})).model, (3, 32, 32), 0, "pairs", in_channels=1)
+    with pytest.raises(ConfigError, match="model.arch: unet needs paired images"):
+        make_spec(make_config({}, tiny_overrides(**{"model.arch": "unet"})).model, (1, 16, 16), 0, "image")
+
+
+def test_the_step_reports_the_losses_computed_by_hand():
+    """One pix2pix step's D and G losses equal the formulas on the same batch and weights (non-saturating
+    loss: softplus; L1 weight 100; the dropout masks drawn from the same seeds)."""
+    cfg = make_config({}, p2p_overrides(**{"train.batch_size": 4}))
+    ds = load_dataset(cfg.data)
+    p = build_parts(cfg, ds)
+    from gankit.batches import Batches
+    from gankit.dist import World
+    from gankit.guard import FiniteGuard
+    from gankit.losses import LOSSES
+    from gankit.models.layers import noise_inputs, per_sample_noise
+    from gankit.steps import STEPS, Tools
+
+    k = Tools(p.G, p.D, LOSSES.get("ns"), Batches(ds, p.device, False, False), FiniteGuard(p.device), World(), nullcontext, slice(0, 4),
+              list(p.G.parameters()), list(p.D.parameters()), noise_inputs(p.G))
+    # by hand, from copies of the state the step starts from
+    order = p.order.state_dict()
+    idx = p.order.next(4)
+    p.order.load_state_dict(order)
+    gen = p.latent_gen.get_state()
+    seeds = torch.randint(0, 2**62, (4,), generator=p.latent_gen)
+    p.latent_gen.set_state(gen)
+    a = ds.inputs[idx].float() / 127.5 - 1
+    b = ds.x[idx].float() / 127.5 - 1
+    with torch.no_grad(), per_sample_noise(noise_inputs(p.G), seeds):
+        fake = p.G(a)
+        r, f = p.D(torch.cat([a, b], 1)), p.D(torch.cat([a, fake], 1))
+    want_d = F.softplus(-r).mean() + F.softplus(f).mean()
+    l1 = (fake - b).abs().mean()
+    # G's term is taken after D's update: recompute D on the same fake with D's new weights below
+    ok, stats = STEPS.get("pix2pix")(p, k)
+    assert ok
+    assert torch.allclose(stats["loss_d"], want_d, rtol=1e-5), (stats["loss_d"], want_d)
+    assert torch.allclose(stats["l1"], l1, rtol=1e-5)
+    with torch.no_grad():
+        f_after = p.D(torch.cat([a, fake], 1))
+    # G's loss used D after its step; D's batch norm saw the same batches, so recompute in train mode as the step did
+    want_g = 100 * l1 + F.softplus(-f_after).mean()
+    assert torch.allclose(stats["loss_g"], want_g, rtol=1e-4), (stats["loss_g"], want_g)
+    assert float(stats["loss_g"]) > 100 * float(l1)  # the adversarial term is in it
+
+
+def test_l1_only_has_no_d_step(tmp_path):
+    cfg = make_config({}, p2p_overrides(**{"loss.adversarial": 0, "train.steps": 2, "train.sample_every": 10, "train.checkpoint_every": 2,
+                                           "train.log_every": 1}))
+    d0 = {k: v.clone() for k, v in build_parts(cfg, load_dataset(cfg.data)).D.state_dict().items()}
+    p = train(cfg, tmp_path / "run", quiet=True)
+    assert all(torch.equal(d0[k], v) for k, v in p.D.state_dict().items())  # D never moved
+    rec = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert "loss_d" not in rec[-1] and rec[-1]["l1"] > 0 and rec[-1]["loss_g"] == pytest.approx(100 * rec[-1]["l1"], rel=1e-4)
+
+
+def test_a_run_trains_resumes_bit_exactly_and_its_grid_is_what_translate_gives(tmp_path):
+    over = {"train.precision": "bf16", "train.channels_last": True}
+    full = train(make_config({}, p2p_overrides(**over)), tmp_path / "full", quiet=True)
+    train(make_config({}, p2p_overrides(**over, **{"train.steps": 3})), tmp_path / "half", quiet=True)
+    resumed = train(make_config({}, p2p_overrides(**over)), tmp_path / "half", resume="auto", quiet=True)
+    for name in ("G", "D", "G_ema"):
+        a, b = getattr(full, name).state_dict(), getattr(resumed, name).state_dict()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    # the report's grid (rows: input, output, target) shows what `translate` gives for the same inputs
+    lg = load_generator(tmp_path / "full")
+    ds = load_dataset(lg.cfg.data)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(lg.cfg.train.seed + 100))[:8].sort().values
+    out = translate_tensor(lg.G, ds.inputs[idx].float() / 127.5 - 1)
+    grid = np.asarray(Image.open(tmp_path / "full" / "samples" / "step_000006.png"))
+    scale = grid.shape[1] // (3 * 34 + 2)
+    cell = grid[::scale, ::scale][2:34, 2 + 34:34 + 34]  # first row, middle column
+    want = ((out[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(cell, want)
+    assert lg.G.training is False  # eval: dropout off, batch norm from the recomputed statistics
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_context_covers_what_an_output_pixel_depends_on(depth):
+    _, spec = spec_for((3, 128, 128), depth=depth)
+    G, _ = build_models(spec, "unet")
+    G.eval()
+    a = torch.randn(1, 1, 256, 256, requires_grad=True)
+    G(a)[0, :, 128:130, 128:130].sum().backward()
+    rows = (a.grad[0, 0].abs() > 0).nonzero()[:, 0]
+    reach = max(128 - int(rows.min()), int(rows.max()) - 129)
+    assert G.context - G.multiple < reach <= G.context, (reach, G.context)
+
+
+def test_tiles_equal_the_whole_image_outside_the_overlaps_and_stay_close_inside():
+    _, spec = spec_for((3, 32, 32), depth=3)
+    torch.manual_seed(0)
+    G, _ = build_models(spec, "unet")
+    G.eval()
+    for m in G.modules():  # statistics of some other data, as a trained net has
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2)
+    a = torch.rand(1, 1, 100, 150) * 2 - 1  # not a multiple of 8: padded, then cropped back
+    whole = translate_tensor(G, a, tile=10**6)
+    assert whole.shape == (1, 3, 100, 150)
+    ctx = G.context
+    tiled = translate_tensor(G, a, tile=ctx * 2 + 16)
+    rows, cols = window_plan(104, ctx * 2 + 16, ctx), window_plan(152, ctx * 2 + 16, ctx)
+    assert len(rows) > 1 and len(cols) > 1  # it did tile
+    tile = ctx * 2 + 16
+    covered = [torch.zeros(n) for n in (104, 152)]  # windows covering each row / column
+    for starts, count in ((rows, covered[0]), (cols, covered[1])):
+        for s in starts:
+            count[s:s + tile] += 1
+    inside = (covered[0][:, None] > 1) | (covered[1][None, :] > 1)  # pixels where windows overlap
+    inside = inside[:100, :150]
+    diff = (tiled - whole).abs()[0].amax(0)
+    assert diff[~inside].max() < 1e-5, diff[~inside].max()
+    assert 0 < diff[inside].max() < 0.05, diff[inside].max()  # seams: a blend of two windows that saw less context
+    # less context than the network's: tiles differ from the whole image, as `translate` warns
+    assert (translate_tensor(G, a, tile=32, overlap=8) - whole).abs().max() > 1e-3
+
+
+def test_translate_command_and_api_translate_any_size(tmp_path, capsys):
+    cfg = make_config({}, p2p_overrides(**{"train.steps": 2, "train.checkpoint_every": 2}))
+    train(cfg, tmp_path / "run", quiet=True)
+    rng = np.random.default_rng(0)
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 255, (40, 72, 3), dtype=np.uint8)).save(tmp_path / "in" / "wide.png")
+    Image.fromarray(rng.integers(0, 255, (17, 9), dtype=np.uint8)).save(tmp_path / "in" / "sub" / "small.jpg")
+    assert main(["translate", str(tmp_path / "run"), str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    wide, small = Image.open(tmp_path / "out" / "wide.png"), Image.open(tmp_path / "out" / "sub" / "small.png")
+    assert (wide.size, wide.mode, small.size, small.mode) == ((72, 40), "RGB", (9, 17), "RGB")
+    g = gankit.load(tmp_path / "run")
+    grey = np.asarray(Image.open(tmp_path / "in" / "wide.png").convert("L"))
+    y = g.translate(grey)
+    assert y.shape == (40, 72, 3) and y.dtype == np.uint8
+    assert np.array_equal(y, np.asarray(wide))  # the API and the command agree
+    assert [o.shape for o in g.translate([grey, grey[:20, :30]])] == [(40, 72, 3), (20, 30, 3)]
+    with pytest.raises(GankitError, match=r"images\[0\]: expected uint8 \[H, W, 1\] .* got uint8 \[40, 72, 3\]"):
+        g.translate(np.asarray(wide))
+    with pytest.raises(GankitError, match="use translate"):
+        g.sample(4)
+
+
+def _write(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def test_paired_folders_and_side_by_side_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        a, b = rng.integers(0, 255, (16, 24), dtype=np.uint8), rng.integers(0, 255, (16, 24, 3), dtype=np.uint8)
+        _write(tmp_path / "f" / "A" / f"{i}.png", a)
+        _write(tmp_path / "f" / "B" / f"{i}.jpg", b)  # names match without their extensions
+        _write(tmp_path / "ab" / f"{i}.png", np.concatenate([np.stack([a] * 3, -1), b], 1))
+    cfg = make_config({}, p2p_overrides(**{"data.source": str(tmp_path / "f"), "data.pairs": "folders", "data.limit": "null"}))
+    ds = load_dataset(cfg.data)
+    assert ds.kind == "pairs" and ds.inputs.shape == (4, 1, 16, 24) and ds.x.shape == (4, 3, 16, 24)
+    assert np.array_equal(ds.inputs[2, 0].numpy(), np.asarray(Image.open(tmp_path / "f" / "A" / "2.png")))
+    ab = load_dataset(make_config({}, p2p_overrides(**{"data.source": str(tmp_path / "ab"), "data.pairs": "ab", "data.limit": "null",
+                                                       "data.direction": "BtoA", "data.resolution": 16})).data)
+    assert ab.inputs.shape == (4, 3, 16, 16) and ab.x.shape == (4, 3, 16, 16)
+    assert ds.fingerprint() != ab.fingerprint()
+
+
+def test_bad_pairs_are_one_line_naming_the_culprit(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        _write(tmp_path / "p" / "A" / f"a{i}.png", rng.integers(0, 255, (16, 16), dtype=np.uint8))
+        _write(tmp_path / "p" / "B" / f"{'a' if i < 1 else 'b'}{i}.png", rng.integers(0, 255, (16, 16), dtype=np.uint8))
+    (tmp_path / "e" / "A").mkdir(parents=True)
+    _write(tmp_path / "e" / "B" / "x.png", np.zeros((16, 16), np.uint8))
+    _write(tmp_path / "s" / "A" / "x.png", np.zeros((16, 16), np.uint8))
+    _write(tmp_path / "s" / "B" / "x.png", np.zeros((16, 20), np.uint8))
+    cases = [
+        (["data.source=" + str(tmp_path / "p")], "the names in A/ and B/ do not match: 4 in A/ without a partner in B/ (a1, a2, a3 and 1 more); "
+         "4 in B/ without a partner in A/ (b1, b2, b3 and 1 more)"),
+        (["data.source=" + str(tmp_path / "e")], str(tmp_path / "e" / "A") + ": no images found"),
+        (["data.source=" + str(tmp_path / "s")], "x.png is 16x16 but its partner " + str(tmp_path / "s" / "B" / "x.png") + " is 20x16"),
+        (["data.source=" + str(tmp_path / "missing")], "no such file or folder"),
+    ]
+    for extra, msg in cases:
+        argv = ["train", *p2p_overrides(**{"data.pairs": "folders", "data.limit": "null", "train.batch_size": 2}), *extra,
+                "--out", str(tmp_path / "run")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and msg in err, err
+    # the family and the data must agree
+    for over, msg in (({"data.pairs": ""}, "data.pairs: model.family=pix2pix needs paired data"),
+                      ({"model.family": "gan", "model.arch": "dcgan"}, "data.pairs: paired data is for translation"),
+                      ({"data.source": "digits", "data.resolution": 16}, "data.pairs=grey (colourisation) needs colour targets")):
+        assert main(["train", *p2p_overrides(**over), "--out", str(tmp_path / "run2"), "--dry-run"]) == 2
+        assert msg in capsys.readouterr().err
+    # translate on a generation run, and sample on a translation run
+    train(make_config({}, tiny_overrides(**{"train.steps": 1, "train.checkpoint_every": 1})), tmp_path / "gen", quiet=True)
+    _write(tmp_path / "x.png", np.zeros((16, 16), np.uint8))
+    assert main(["translate", str(tmp_path / "gen"), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 2
+    assert "a generation run (model.family=gan) has no input image to translate" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
