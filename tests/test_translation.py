@@ -253,3 +253,45 @@ def test_bad_pairs_are_one_line_naming_the_culprit(tmp_path, capsys):
     assert main(["translate", str(tmp_path / "gen"), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 2
     assert "a generation run (model.family=gan) has no input image to translate" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_psnr_and_ssim_equal_their_definitions():
+    from scipy.ndimage import gaussian_filter
+
+    from gankit.metrics.paired import l1, psnr, ssim
+
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 256, (3, 2, 20, 24)).astype(np.float64)
+    o = np.clip(0.5 * t + 60 + rng.normal(0, 40, t.shape), 0, 255).round()
+    tt, oo = (torch.tensor(x) / 127.5 - 1 for x in (t, o))
+    mse = (((o - t) / 255) ** 2).reshape(3, -1).mean(1)
+    assert psnr(oo, tt) == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-7)
+    assert l1(oo, tt) == pytest.approx(np.abs(o - t).mean() / 255, rel=1e-7)
+    assert psnr(tt, tt) == 100.0 and ssim(tt, tt) == pytest.approx(1.0)
+
+    def ref_ssim(x, y):  # Wang et al. with scipy's Gaussian filter, valid windows only (radius 5)
+        blur = lambda a: gaussian_filter(a, 1.5, truncate=5 / 1.5)[5:-5, 5:-5]  # noqa: E731
+        mx, my = blur(x), blur(y)
+        vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+        c1, c2 = 0.01**2, 0.03**2
+        return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))).mean()
+
+    want = np.mean([np.mean([ref_ssim(o[i, c] / 255, t[i, c] / 255) for c in range(2)]) for i in range(3)])
+    assert ssim(oo, tt) == pytest.approx(want, rel=1e-7)
+    assert 0.2 < want < 0.9
+
+
+def test_eval_of_a_translation_run_scores_its_outputs_against_the_targets(tmp_path, capsys):
+    train(make_config({}, p2p_overrides(**{"train.steps": 2, "train.checkpoint_every": 2})), tmp_path / "run", quiet=True)
+    assert main(["eval", str(tmp_path / "run"), "--metrics", "l1,psnr,ssim", "--n", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "20 translated, each against its target from photo_crops (grey -> image)" in out
+    res = json.loads((tmp_path / "run" / "eval.json").read_text())["evaluations"][-1]
+    lg = load_generator(tmp_path / "run")
+    ds = load_dataset(lg.cfg.data)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:20].sort().values
+    from gankit.metrics.paired import psnr, translate_rows
+
+    assert res["psnr"] == pytest.approx(psnr(translate_rows(lg.G, ds, idx), ds.to_float(idx)))
+    assert 0 < res["l1"] < 1 and 0 < res["ssim"] < 1 and set(res) >= {"l1", "psnr", "ssim", "provenance"} and "fid" not in res
+    assert res["provenance"]["n_fake"] == 20 and res["provenance"]["step"] == 2

@@ -59,17 +59,21 @@ def load(path: str | Path, device: str = "cpu") -> Generator:
     return _load(path, device)
 
 
-def evaluate(target: str | Path, metrics: list[str] | tuple[str, ...] = ("fid", "kid", "pr", "dc"), n: int = 5000,
+def evaluate(target: str | Path, metrics: list[str] | tuple[str, ...] | None = None, n: int = 5000,
              features: str | None = None, real: str | None = None, seed: int = 0, inception: str | None = None,
              device: str = "cpu") -> dict[str, Any]:
     """Metrics of a run, checkpoint or export against real data (its own unless `real` names a
-    source), as `gankit eval` computes them; the result holds a "provenance" entry."""
+    source), as `gankit eval` computes them; the result holds a "provenance" entry. `metrics`: default
+    fid, kid, pr, dc for a generator; l1, psnr, ssim, fid, kid for a translation run (its outputs
+    against the targets of `real`'s pairs)."""
     from .metrics.evaluate import ALL, evaluate_run
+    from .metrics.paired import PAIRED
 
-    bad = [m for m in metrics if m not in ALL]
+    bad = [m for m in metrics or () if m not in ALL + PAIRED]
     if bad:
-        raise GankitError(f"metrics: unknown {bad}; choose from {', '.join(ALL)}")
-    return evaluate_run(target, list(metrics), n, real, features, seed, inception, device)
+        raise GankitError(f"metrics: unknown {bad}; choose from {', '.join(ALL)} (generation) or {', '.join(PAIRED)} (translation)")
+    return evaluate_run(target, list(metrics) if metrics else [], n, real, features, seed, inception, device,
+                        default=("fid", "kid", "pr", "dc"))
 
 
 def compare(runs: list[str | Path], out: str | Path, n: int = 5000, features: str | None = None, real: str | None = None,

@@ -196,9 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a run with standard metrics")
     e.add_argument("run", help="a run folder, a checkpoint file or an export folder")
-    e.add_argument("--metrics", default="fid,kid,pr,dc,is,classes,modes", help="comma-separated subset of fid,kid,pr,dc,is,classes,modes")
+    e.add_argument("--metrics", default=None,
+                   help="comma-separated subset of fid,kid,pr,dc,is,classes,modes; a translation run: of l1,psnr,ssim,fid,kid (default all)")
     e.add_argument("--n", type=int, default=5000, help="generated samples (real: the same number or all)")
-    e.add_argument("--real", default=None, help="real data source (default: the run's own)")
+    e.add_argument("--real", default=None, help="real data source (default: the run's own); a translation run: held-out pairs, read as its training pairs were")
     e.add_argument("--features", default=None, help="inception or classifier (default: inception for images)")
     e.add_argument("--inception", default=None, help="path to the FID Inception TorchScript file")
     e.add_argument("--seed", type=int, default=0)

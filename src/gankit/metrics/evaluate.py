@@ -181,9 +181,19 @@ def run_folder_of(ckpt: Path) -> Path:
 
 
 def evaluate_run(target: str | Path, metrics: list[str], n: int, real: str | None = None, features: str | None = None,
-                 seed: int = 0, inception: str | None = None, device: str = "cpu", n_real: int | None = None) -> dict[str, Any]:
+                 seed: int = 0, inception: str | None = None, device: str = "cpu", n_real: int | None = None,
+                 default: tuple[str, ...] = ALL) -> dict[str, Any]:
+    """A run's metrics; `metrics` empty: `default` for a generator, all of `paired.PAIRED` for a translation."""
     lg = load_generator(target, device)
+    if lg.spec.in_channels:  # a translation: its outputs against their targets (`metrics.paired`)
+        from .paired import PAIRED, evaluate_translation
+
+        ds = real_data_for(lg.cfg.data, real)
+        res = evaluate_translation(lg.G, ds, [m for m in metrics if m in PAIRED] if metrics else list(PAIRED), n, seed, features, inception)
+        res["provenance"].update({"checkpoint": str(lg.path), "step": lg.step})
+        return res
     check_generates(lg, "gankit eval")
+    metrics = metrics or list(default)
     ds = real_data_for(lg.cfg.data, real)
     if ds.kind == "points":
         metrics = [m for m in metrics if m == "modes"] or ["modes"]
@@ -194,9 +204,11 @@ def evaluate_run(target: str | Path, metrics: list[str], n: int, real: str | Non
 
 
 def eval_command(a: argparse.Namespace) -> None:
-    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
-    if bad := [m for m in metrics if m not in ALL]:
-        raise GankitError(f"--metrics: unknown {bad}; choose from {', '.join(ALL)}")
+    from .paired import PAIRED
+
+    metrics = [m.strip() for m in (a.metrics or "").split(",") if m.strip()]  # none given: all that apply
+    if bad := [m for m in metrics if m not in ALL + PAIRED]:
+        raise GankitError(f"--metrics: unknown {bad}; choose from {', '.join(ALL)} (generation) or {', '.join(PAIRED)} (translation)")
     if a.n < 10:
         raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
     target = Path(a.run)
@@ -227,7 +239,8 @@ def format_table(res: dict[str, Any]) -> str:
         lines.append(f"{k:<{w}}  {v:.4f}" if isinstance(v, float) else f"{k:<{w}}  {v}")
     pv = res["provenance"]
     feats = pv["features"]["name"] if isinstance(pv["features"], dict) else pv["features"]
-    lines.append(f"({pv['n_fake']} generated vs {pv['n_real']} real from {pv['real']}; features {feats}; seed {pv['seed']})")
+    made = "translated, each against its target" if "compared_as" in pv else f"generated vs {pv['n_real']} real"
+    lines.append(f"({pv['n_fake']} {made} from {pv['real']}; features {feats}; seed {pv['seed']})")
     if "kid" in res:
         lines.append(f"({KID_NOTE})")
     lines += [f"warning: {w}" for w in res.get("warnings", [])]
