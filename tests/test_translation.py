@@ -17,6 +17,7 @@ from gankit.errors import ConfigError, GankitError
 from gankit.loop import train
 from gankit.models import build_models, make_spec
 from gankit.run import build_parts, load_generator
+from gankit.models.unet import InstanceNorm
 from gankit.translation import translate_tensor, window_plan
 
 from .conftest import tiny_overrides
@@ -130,7 +131,7 @@ def test_a_run_trains_resumes_bit_exactly_and_its_grid_is_what_translate_gives(t
     cell = grid[::scale, ::scale][2:34, 2 + 34:34 + 34]  # first row, middle column
     want = ((out[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
     assert np.array_equal(cell, want)
-    assert lg.G.training is False  # eval: dropout off, batch norm from the recomputed statistics
+    assert lg.G.training is False  # eval: dropout off; normalisation per image, as in training
 
 
 @pytest.mark.parametrize("depth", [2, 3, 4])
@@ -138,6 +139,9 @@ def test_context_covers_what_an_output_pixel_depends_on(depth):
     _, spec = spec_for((3, 128, 128), depth=depth)
     G, _ = build_models(spec, "unet")
     G.eval()
+    for m in G.modules():  # statistics fixed, as tiled translation fixes them: only the convolutions reach
+        if isinstance(m, InstanceNorm):
+            m.fixed = (torch.zeros(1, m.weight.shape[0], 1, 1), torch.ones(1, m.weight.shape[0], 1, 1))
     a = torch.randn(1, 1, 256, 256, requires_grad=True)
     G(a)[0, :, 128:130, 128:130].sum().backward()
     rows = (a.grad[0, 0].abs() > 0).nonzero()[:, 0]
@@ -145,34 +149,28 @@ def test_context_covers_what_an_output_pixel_depends_on(depth):
     assert G.context - G.multiple < reach <= G.context, (reach, G.context)
 
 
-def test_tiles_equal_the_whole_image_outside_the_overlaps_and_stay_close_inside():
+def test_tiles_equal_the_whole_image_and_with_less_overlap_stay_close():
     _, spec = spec_for((3, 32, 32), depth=3)
     torch.manual_seed(0)
     G, _ = build_models(spec, "unet")
-    G.eval()
-    for m in G.modules():  # statistics of some other data, as a trained net has
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2)
-    a = torch.rand(1, 1, 100, 150) * 2 - 1  # not a multiple of 8: padded, then cropped back
+    for m in G.modules():  # gains and shifts of a trained net, not the initial ones
+        if isinstance(m, InstanceNorm):
+            m.weight.data.uniform_(0.5, 2)
+            m.bias.data.uniform_(-0.5, 0.5)
+    a = torch.rand(2, 1, 100, 150) * 2 - 1  # not a multiple of 8: padded, then cropped back
+    a[1, :, 40:] = -0.8  # images unlike each other (statistics are per image)
     whole = translate_tensor(G, a, tile=10**6)
-    assert whole.shape == (1, 3, 100, 150)
-    ctx = G.context
-    tiled = translate_tensor(G, a, tile=ctx * 2 + 16)
-    rows, cols = window_plan(104, ctx * 2 + 16, ctx), window_plan(152, ctx * 2 + 16, ctx)
-    assert len(rows) > 1 and len(cols) > 1  # it did tile
-    tile = ctx * 2 + 16
-    covered = [torch.zeros(n) for n in (104, 152)]  # windows covering each row / column
-    for starts, count in ((rows, covered[0]), (cols, covered[1])):
-        for s in starts:
-            count[s:s + tile] += 1
-    inside = (covered[0][:, None] > 1) | (covered[1][None, :] > 1)  # pixels where windows overlap
-    inside = inside[:100, :150]
-    diff = (tiled - whole).abs()[0].amax(0)
-    assert diff[~inside].max() < 1e-5, diff[~inside].max()
-    assert 0 < diff[inside].max() < 0.05, diff[inside].max()  # seams: a blend of two windows that saw less context
-    # less context than the network's: tiles differ from the whole image, as `translate` warns
-    assert (translate_tensor(G, a, tile=32, overlap=8) - whole).abs().max() > 1e-3
+    assert whole.shape == (2, 3, 100, 150) and whole.std() > 0.05
+    tile = 2 * G.context + 16
+    assert len(window_plan(104, tile, 2 * G.context)) > 1 and len(window_plan(152, tile, 2 * G.context)) > 1  # it did tile
+    tiled = translate_tensor(G, a, tile=tile)
+    assert (tiled - whole).abs().max() < 1e-5, (tiled - whole).abs().max()
+    assert G.training and all(m.fixed is None for m in G.modules() if isinstance(m, InstanceNorm))  # left as it was
+    # half the overlap exact tiling needs: blended across the overlaps, close but not equal (measured:
+    # mean error 0.0056 and max 0.091 where the whole image's outputs have std 0.11)
+    rough = translate_tensor(G, a, tile=64, overlap=G.context)
+    err = (rough - whole).abs()
+    assert 1e-3 < err.max() < 0.2 and err.mean() < 0.01, (err.max(), err.mean())
 
 
 def test_translate_command_and_api_translate_any_size(tmp_path, capsys):

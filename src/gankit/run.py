@@ -26,7 +26,7 @@ from .device import pick_device
 from .dist import World, cross_rank_batch_norm, cross_rank_means
 from .errors import CheckpointError, GankitError
 from .models import Spec, build_models, make_spec
-from .sampling import recalibrate_bn, recalibrate_bn_on_inputs
+from .sampling import recalibrate_bn
 
 
 def peak_rss_mb() -> float:
@@ -82,7 +82,6 @@ class Parts:
     bn_step: int = -1  # the step G_ema's batch-norm statistics were last recomputed for
     world: World = field(default_factory=World)  # this process's place in a multi-process run
     now: Any = None  # this step's scheduled values (schedule.Now), set by schedule.apply
-    bn_inputs: torch.Tensor | None = None  # translation: fixed training inputs (uint8) G_ema's batch norm is recomputed on
     # a VAE run (model.family=vae) keeps its decoder in G / G_ema and its encoder in D
 
 
@@ -112,17 +111,8 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
         cfg, spec, device, G, D, G_ema, opt_g, opt_d,
         DataOrder(len(ds), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
         Augmenter(cfg.augment, cfg.train.batch_size, cfg.train.seed, world.rank, world.size), world=world,
-        now=schedule.values(cfg, 0, 0), bn_inputs=None if ds.inputs is None else fixed_rows(ds.inputs, BN_INPUTS, cfg.train.seed),
+        now=schedule.values(cfg, 0, 0),
     )
-
-
-BN_INPUTS = 256  # translation: training inputs G_ema's batch-norm statistics are recomputed on
-
-
-def fixed_rows(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """n rows of x chosen by seed (all of them when there are fewer), as a copy."""
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-    return x[idx].clone()
 
 
 def state_of(p: Parts, meta: dict[str, Any]) -> dict[str, Any]:
@@ -144,10 +134,7 @@ def recalibrated_ema(p: Parts) -> nn.Module:
     the evaluation and the checkpoint of one step share them (each recomputation is dozens of
     G forward passes)."""
     if p.bn_step != p.step:
-        if p.bn_inputs is not None:
-            recalibrate_bn_on_inputs(p.G_ema, p.bn_inputs, p.device)
-        else:
-            recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
+        recalibrate_bn(p.G_ema, p.spec.z_dim, p.spec.num_classes, p.device)
         p.bn_step = p.step
     return p.G_ema
 

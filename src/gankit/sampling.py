@@ -54,25 +54,6 @@ def recalibrate_bn(G: nn.Module, z_dim: int, num_classes: int, device: torch.dev
     Averaged weights do not match the raw G's running statistics; a few forward passes in
     train mode with a cumulative average fix that (the SWA "bn_update" recipe).
     """
-    gen = torch.Generator().manual_seed(seed)
-
-    def inputs():
-        for _ in range(batches):
-            z = torch.randn(batch, z_dim, generator=gen).to(device)
-            yield z, torch.randint(0, num_classes, (batch,), generator=gen).to(device) if num_classes else None
-
-    _recompute_bn(G, inputs())
-
-
-@torch.no_grad()
-def recalibrate_bn_on_inputs(G: nn.Module, images: torch.Tensor, device: torch.device, batch: int = 32) -> None:
-    """The same for a translation G_ema, on fixed training inputs (uint8 [N, C, H, W]); its other layers
-    (dropout) stay in the mode they are in."""
-    _recompute_bn(G, ((images[i:i + batch].to(device).float() / 127.5 - 1.0, None) for i in range(0, len(images), batch)))
-
-
-def _recompute_bn(G: nn.Module, inputs) -> None:
-    """Batch-norm running statistics of G as the cumulative average over the batches `inputs` gives."""
     bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return
@@ -81,8 +62,11 @@ def _recompute_bn(G: nn.Module, inputs) -> None:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average
         m.train()
-    for x, y in inputs:
-        G(x, y)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        z = torch.randn(batch, z_dim, generator=gen).to(device)
+        y = torch.randint(0, num_classes, (batch,), generator=gen).to(device) if num_classes else None
+        G(z, y)
     for m, (mom, tr) in zip(bns, saved):
         m.momentum = mom
         m.train(tr)

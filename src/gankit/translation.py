@@ -2,12 +2,14 @@
 
 The U-Net halves the image `depth` times, so an image is padded (reflected) on the right and bottom
 to a multiple of 2**depth and the output cropped back. An image larger than `tile` is translated in
-overlapping windows, aligned to that multiple, whose outputs are blended with linear ramps over the
-overlaps: memory stays that of one window whatever the image size. Every layer of the network in
-eval mode is local, and a window sees `overlap` pixels of context beyond the part where it alone
-counts, so with `overlap` >= the network's context (`UNet.context`, the default) the result equals
-the untiled translation outside the overlaps (to float rounding); inside them it is a blend of two
-windows that each saw less context (the difference is measured in tests/test_translation.py).
+overlapping windows aligned to that multiple: memory stays that of one window whatever the image size.
+Two things make tiles equal the whole image. The normalisation's statistics are per image, so they
+are gathered over the whole image first, one norm layer at a time, each window adding the part it
+owns (`InstanceNorm.gather`), then fixed (`InstanceNorm.fixed`). And each window owns the pixels up
+to the middle of its overlaps; with `overlap` >= twice the network's context (`UNet.context`, the
+default) every owned pixel sees all it depends on, and the result equals the untiled translation to
+float rounding. With a smaller overlap the windows' outputs are blended with linear ramps across the
+overlaps instead (a seam's error is measured in tests/test_translation.py).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from torch import nn
 from .config import TRANSLATION
 from .console import say
 from .errors import GankitError
+from .models.unet import InstanceNorm
 
 DEFAULT_TILE = 512
 
@@ -37,17 +40,20 @@ def window_plan(size: int, tile: int, overlap: int) -> list[int]:
     overlap are multiples of): stride tile - overlap, the last window flush with the end."""
     if size <= tile:
         return [0]
-    stride = tile - overlap
-    starts = list(range(0, size - tile, stride)) + [size - tile]
+    starts = list(range(0, size - tile, tile - overlap)) + [size - tile]
     return sorted(set(starts))
+
+
+def owned(starts: list[int], tile: int, size: int, m: int) -> list[tuple[int, int]]:
+    """The part of the axis each window owns: its overlaps split at their middle (on a multiple of m)."""
+    bounds = [0] + [m * round((b + a + tile) / 2 / m) for a, b in zip(starts, starts[1:])] + [size]
+    return list(zip(bounds, bounds[1:]))
 
 
 def _ramp(n: int, start: int, size: int, overlap: int) -> torch.Tensor:
     """A window's blending weights along one axis: 1, falling to 0 over `overlap` pixels towards each
     edge that another window overlaps (at the image's own edges it stays 1)."""
     w = torch.ones(n)
-    if overlap <= 0:
-        return w
     pos = torch.arange(n, dtype=torch.float32)
     if start > 0:
         w = torch.minimum(w, (pos + 0.5) / overlap)
@@ -56,43 +62,100 @@ def _ramp(n: int, start: int, size: int, overlap: int) -> torch.Tensor:
     return w.clamp(min=0.0)
 
 
+class _Gathered(Exception):
+    """Raised by a norm's gather hook: the rest of the forward pass is not needed."""
+
+
+def _whole_image_statistics(G: nn.Module, x: torch.Tensor, windows: list[tuple[slice, slice, slice, slice]], device) -> list[InstanceNorm]:
+    """Fix every norm layer's statistics to the whole image's, one layer at a time in forward order:
+    each window's forward pass (the layers before already fixed) sums the part of the layer's input it owns."""
+    norms = _in_forward_order(G, [m for m in G.modules() if isinstance(m, InstanceNorm)], x.shape[1], device)
+    for norm in norms:
+        acc: dict[str, torch.Tensor | int] = {"sum": 0, "sq": 0, "count": 0}
+        for win_r, win_c, own_r, own_c in windows:
+            side = win_r.stop - win_r.start
+
+            def gather(h: torch.Tensor, own_r=own_r, own_c=own_c, win_r=win_r, win_c=win_c, side=side) -> None:
+                s = side // h.shape[-2]  # input pixels per feature pixel here
+                part = h.double()[..., (own_r.start - win_r.start) // s:(own_r.stop - win_r.start) // s,
+                                  (own_c.start - win_c.start) // s:(own_c.stop - win_c.start) // s]
+                acc["sum"] = acc["sum"] + part.sum((2, 3), keepdim=True)
+                acc["sq"] = acc["sq"] + (part * part).sum((2, 3), keepdim=True)
+                acc["count"] += part.shape[-1] * part.shape[-2]
+                raise _Gathered
+
+            norm.gather = gather
+            try:
+                G(x[..., win_r, win_c].to(device), None)
+            except _Gathered:
+                pass
+            finally:
+                norm.gather = None
+        mean = acc["sum"] / acc["count"]
+        var = (acc["sq"] / acc["count"] - mean * mean).clamp_min(0)
+        norm.fixed = (mean.float(), var.float())
+    return norms
+
+
+def _in_forward_order(G: nn.Module, norms: list[nn.Module], channels: int, device) -> list[nn.Module]:
+    """`norms` in the order a forward pass runs them (a U-Net's decoder runs its blocks in reverse)."""
+    seen: list[nn.Module] = []
+    hooks = [m.register_forward_pre_hook(lambda mod, _args: seen.append(mod)) for m in norms]
+    try:
+        G(torch.zeros(1, channels, G.multiple, G.multiple, device=device), None)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
 @torch.no_grad()
 def translate_tensor(G: nn.Module, a: torch.Tensor, tile: int = DEFAULT_TILE, overlap: int | None = None) -> torch.Tensor:
     """Inputs a [N, C_in, H, W] in [-1, 1] -> outputs [N, C_out, H, W] in [-1, 1] (on the CPU, float32).
-    `tile`: the largest window side (rounded down to the network's multiple, raised to fit the overlap);
-    `overlap`: context shared by neighbouring windows (default: the network's context, exact tiling)."""
+    `tile`: the largest window side (rounded down to the network's multiple, raised to hold the overlap);
+    `overlap`: pixels shared by neighbouring windows (default: twice the network's context, exact tiling)."""
     if a.dim() != 4 or a.shape[1] != G.in_channels:
         raise GankitError(f"images: this translator takes {G.in_channels}-channel images [N, {G.in_channels}, H, W], got shape {list(a.shape)}")
     m = G.multiple
-    overlap = G.context if overlap is None else m * math.ceil(max(0, overlap) / m)
-    tile = max(m * (tile // m), 2 * overlap + m)
+    overlap = 2 * G.context if overlap is None else m * math.ceil(max(0, overlap) / m)
+    tile = max(m * (tile // m), overlap + m)
     n, _, h, w = a.shape
     ph, pw = m * math.ceil(h / m), m * math.ceil(w / m)
     device = next(G.parameters()).device
+    x = a.float()
+    if (ph, pw) != (h, w):
+        mode = "reflect" if ph - h < h and pw - w < w else "replicate"  # reflection needs the image larger than the pad
+        x = F.pad(x, (0, pw - w, 0, ph - h), mode=mode)
     was = G.training
+    if ph <= tile and pw <= tile:
+        try:
+            return G.eval()(x.to(device), None).float().cpu()[..., :h, :w]
+        finally:
+            G.train(was)
     G.eval()
+    rows, cols = window_plan(ph, tile, overlap), window_plan(pw, tile, overlap)
+    th, tw = min(tile, ph), min(tile, pw)
+    windows = [(slice(top, top + th), slice(left, left + tw), slice(*r), slice(*c))
+               for top, r in zip(rows, owned(rows, th, ph, m)) for left, c in zip(cols, owned(cols, tw, pw, m))]
+    exact = overlap >= 2 * G.context
+    norms = []
     try:
-        x = a.float()
-        if (ph, pw) != (h, w):
-            mode = "reflect" if ph - h < h and pw - w < w else "replicate"  # reflection needs the image larger than the pad
-            x = F.pad(x, (0, pw - w, 0, ph - h), mode=mode)
-        if ph <= tile and pw <= tile:
-            return G(x.to(device), None).float().cpu()[..., :h, :w]
-        rows, cols = window_plan(ph, tile, overlap), window_plan(pw, tile, overlap)
+        norms = _whole_image_statistics(G, x, windows, device)
         out = torch.zeros(n, G.out_channels, ph, pw)
         weight = torch.zeros(1, 1, ph, pw)
-        for top in rows:
-            th = min(tile, ph)
-            wy = _ramp(th, top, ph, overlap)
-            for left in cols:
-                tw = min(tile, pw)
-                wx = _ramp(tw, left, pw, overlap)
-                y = G(x[..., top:top + th, left:left + tw].to(device), None).float().cpu()
-                wgt = (wy[:, None] * wx[None, :])[None, None]
-                out[..., top:top + th, left:left + tw] += y * wgt
-                weight[..., top:top + th, left:left + tw] += wgt
-        return (out / weight.clamp(min=1e-12))[..., :h, :w]
+        for win_r, win_c, own_r, own_c in windows:
+            y = G(x[..., win_r, win_c].to(device), None).float().cpu()
+            if exact:  # each pixel from the window that owns it
+                out[..., own_r, own_c] = y[..., own_r.start - win_r.start:own_r.stop - win_r.start,
+                                           own_c.start - win_c.start:own_c.stop - win_c.start]
+                continue
+            wgt = (_ramp(th, win_r.start, ph, overlap)[:, None] * _ramp(tw, win_c.start, pw, overlap)[None, :])[None, None]
+            out[..., win_r, win_c] += y * wgt
+            weight[..., win_r, win_c] += wgt
+        return (out if exact else out / weight.clamp(min=1e-12))[..., :h, :w]
     finally:
+        for norm in norms:
+            norm.fixed = None
         G.train(was)
 
 

@@ -94,7 +94,9 @@ def evaluate_translation(G: torch.nn.Module, ds: Dataset, metrics: list[str], n:
     if "fid" in metrics or "kid" in metrics:
         net = FEATURE_NETS.get(features or "inception")(ds, inception)
         prov_net = {"name": net.name, "weights_sha256": net.weights_sha256, "dim": net.dim}
-        real_f, fake_f = net.run(target), net.run(as_saved(out))
+        from .evaluate import _cached_real_features
+
+        real_f, fake_f = _cached_real_features(net, ds, idx, seed), net.run(as_saved(out))  # targets' features cached per data and subset
         if "fid" in metrics:
             res["fid"] = core.fid(real_f, fake_f)
         if "kid" in metrics:

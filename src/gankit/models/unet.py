@@ -3,16 +3,18 @@ discriminator that judges the input and the output together.
 
 G: `model.depth` strided 4x4 convs halve the image down to the bottleneck (channels width, 2x, 4x, then
 8x width), transposed convs double it back, each concatenated with the encoder's features of the same
-size (the skips), tanh out. Batch norm as in pix2pix, none on the outermost and innermost down convs;
-dropout 0.5 in the three decoder blocks next to the bottleneck, in training only.
+size (the skips), tanh out. Normalisation where pix2pix has it (none on the outermost and innermost
+down convs), per image: instance norm with a learned scale and shift, which is what pix2pix's batch
+norm computes at its batch size of 1, in training and (pix2pix keeps it in training mode) at test
+time. Dropout 0.5 in the three decoder blocks next to the bottleneck, in training only.
 D: PatchGAN: strided 4x4 convs (up to 3, fewer for small images), one 4x4 conv at stride 1, a one-channel
 4x4 conv: a map of logits, one per overlapping patch (70x70 pixels at 3 strided convs).
 
-Inference (`translation.py`): eval mode, so dropout is off and batch norm uses the statistics that
-were recomputed for G_ema over training inputs (`run.recalibrated_ema`), the same network the report's
-grids show. Every layer is local (convolutions, per-channel affine maps), so an image of any size
-(a multiple of 2**depth; `translation.translate` pads) translates, and in tiles with enough context
-exactly as whole.
+Inference (`translation.py`): eval mode, so dropout is off; normalisation is the same per-image
+computation as in training (no running statistics: what the report's grids show, from the same G_ema,
+is what `translate` gives). An image of any size (a multiple of 2**depth; `translation.translate_tensor`
+pads) translates; in tiles, each norm's statistics are first gathered over the whole image
+(`InstanceNorm.fixed` / `.gather`), so tiles with enough context give the whole image's result.
 """
 from __future__ import annotations
 
@@ -29,13 +31,39 @@ MAX_DOUBLINGS = 3  # channels at most 8 x width
 DROPOUT_BLOCKS = 3  # decoder blocks next to the bottleneck with dropout (pix2pix: 3 at 256 px)
 
 
+class InstanceNorm(nn.Module):
+    """Each image's channels normalised by their own mean and variance, then a learned scale and shift.
+
+    For tiled inference the statistics can come from outside: `fixed` = (mean, var) [N, C, 1, 1] replaces
+    them, and `gather(x)`, when set, sees this layer's input first (`translation.translate_tensor` sums the
+    part of each tile it owns, to get the whole image's statistics one layer at a time)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+        self.fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.gather = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gather is not None:
+            self.gather(x)
+        xf = x.float()
+        if self.fixed is None:
+            var, mean = torch.var_mean(xf, dim=(2, 3), keepdim=True, correction=0)
+        else:
+            mean, var = self.fixed
+        y = (xf - mean) * torch.rsqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+        return y.to(x.dtype)
+
+
 def _init(m: nn.Module) -> None:
-    """pix2pix's initialisation: N(0, 0.02) weights, batch-norm gains N(1, 0.02), zero biases."""
+    """pix2pix's initialisation: N(0, 0.02) weights, normalisation gains N(1, 0.02), zero biases."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(m.weight, 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.BatchNorm2d):
+    elif isinstance(m, (nn.BatchNorm2d, InstanceNorm)):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
 
@@ -67,7 +95,7 @@ class UNet(nn.Module):
         for i in range(d):
             inner, outer = i == d - 1, i == 0
             conv = sn(nn.Conv2d(self.in_channels if outer else ch[i - 1], ch[i], 4, 2, 1, bias=inner or outer), spec.sn_g)
-            layers = ([] if outer else [nn.LeakyReLU(0.2)]) + [conv] + ([] if inner or outer else [nn.BatchNorm2d(ch[i])])
+            layers = ([] if outer else [nn.LeakyReLU(0.2)]) + [conv] + ([] if inner or outer else [InstanceNorm(ch[i])])
             self.down.append(nn.Sequential(*layers))
         self.up = nn.ModuleList()
         for i in range(d):
@@ -76,7 +104,7 @@ class UNet(nn.Module):
             if outer:
                 layers = [nn.ReLU(), sn(nn.ConvTranspose2d(c_in, self.out_channels, 4, 2, 1), spec.sn_g), nn.Tanh()]
             else:
-                layers = [nn.ReLU(), sn(nn.ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False), spec.sn_g), nn.BatchNorm2d(ch[i - 1])]
+                layers = [nn.ReLU(), sn(nn.ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False), spec.sn_g), InstanceNorm(ch[i - 1])]
                 if d - 1 - DROPOUT_BLOCKS <= i < d - 1:
                     layers.append(SeededDropout(0.5))
             self.up.append(nn.Sequential(*layers))

@@ -1,0 +1,130 @@
+"""pix2pix against an L1-only U-Net on CIFAR-10 colourisation: the same minutes, scored on held-out images.
+
+    .venv/bin/python benchmarks/translation_cifar10.py --minutes 20 --seeds 0 1 --out /tmp/p2p_bench
+
+CIFAR-10's training images (../shared/data/cifar10/cifar10_train.npz) are split once, by a seeded
+permutation, into 49,000 for training and 1,000 held out (--held-out); the task is grey (luminance) in, colour
+out (data.pairs=grey). Both runs are configs/pix2pix_cpu.yaml on that data (U-Net with 5 halvings,
+width 32, batch 16, pix2pix's losses and Adam); the L1-only one sets loss.adversarial=0, so it has no
+D step and takes more steps in the same minutes. The runs of one seed train side by side, one thread
+each, for --minutes of training. Each is then scored on the 1,000 held-out pairs by `gankit eval`
+(L1, PSNR, SSIM against the targets; FID and KID of the outputs against the targets, Inception), and
+so is the grey input itself (shown as colour: what a model that adds no colour scores).
+Writes results.json, results.md and triplets.png (rows: input, L1-only, pix2pix, target) into --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+CIFAR = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_train.npz"
+METHODS = {"l1_only": ["loss.adversarial=0"], "pix2pix": []}
+
+
+def split(out: Path, held_out: int) -> tuple[Path, Path]:
+    d = np.load(CIFAR)
+    x = d["images"].transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    perm = np.random.default_rng(0).permutation(len(x))
+    train, test = out / "cifar_train.npz", out / "cifar_heldout.npz"
+    if not train.exists():
+        np.savez(train, images=x[perm[held_out:]])
+        np.savez(test, images=x[perm[:held_out]])
+    return train, test
+
+
+def train(train_npz: Path, run: Path, minutes: float, seed: int, extra: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "gankit", "train", str(ROOT / "configs" / "pix2pix_cpu.yaml"), f"data.source={train_npz}",
+           f"train.max_minutes={minutes}", f"train.seed={seed}", "train.threads=1", "train.sample_every=2000", *extra, "--out", str(run)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(run.with_suffix(".log"), "w"))
+
+
+def evaluate(run: Path, test_npz: Path, n: int) -> dict:
+    from gankit import evaluate as gk_evaluate
+
+    res = gk_evaluate(run, n=n, real=str(test_npz))
+    metrics = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    return {k: res[k] for k in ("l1", "psnr", "ssim", "fid", "kid")} | {"steps": metrics["step"], "images": metrics["images"]}
+
+
+def grey_baseline(test_npz: Path) -> dict:
+    """The input itself as the output: grey, repeated in three channels."""
+    from gankit.config import DataConfig
+    from gankit.data import load_dataset
+    from gankit.metrics import core
+    from gankit.metrics.features import FEATURE_NETS
+    from gankit.metrics.paired import l1, psnr, ssim
+
+    ds = load_dataset(DataConfig(source=str(test_npz), pairs="grey"))
+    b = ds.to_float(torch.arange(len(ds)))
+    a = (ds.inputs.float() / 127.5 - 1).expand(-1, 3, -1, -1)
+    net = FEATURE_NETS.get("inception")(ds)
+    rf, ff = net.run(b), net.run(a)
+    kid, _ = core.kid(rf, ff, subset_size=min(1000, len(ds)))
+    return {"l1": l1(a, b), "psnr": psnr(a, b), "ssim": ssim(a, b), "fid": core.fid(rf, ff), "kid": kid}
+
+
+def triplets(runs: dict[str, Path], test_npz: Path, path: Path) -> None:
+    import gankit
+    from gankit.config import DataConfig
+    from gankit.data import load_dataset
+    from gankit.viz import save_grid
+
+    ds = load_dataset(DataConfig(source=str(test_npz), pairs="grey"))
+    idx = torch.arange(10)
+    a = ds.inputs[idx].float() / 127.5 - 1
+    outs = []
+    for run in runs.values():
+        g = gankit.load(run)
+        outs.append(torch.from_numpy(np.stack(g.translate(list(ds.inputs[idx].permute(0, 2, 3, 1).numpy())))).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    rows = [a.expand(-1, 3, -1, -1), *outs, ds.to_float(idx)]
+    save_grid(torch.cat(rows), path, nrow=10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=20)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--out", default="/tmp/p2p_bench")
+    ap.add_argument("--held-out", type=int, default=1000)
+    a = ap.parse_args()
+    if not CIFAR.exists():
+        raise SystemExit(f"{CIFAR} is missing (../shared/data is on developer and CI machines)")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_npz, test_npz = split(out, a.held_out)
+    results: dict = {"minutes": a.minutes, "seeds": a.seeds, "held_out": a.held_out, "runs": {}}
+    for seed in a.seeds:
+        runs = {m: out / f"{m}_s{seed}" for m in METHODS}
+        procs = [train(train_npz, runs[m], a.minutes, seed, extra) for m, extra in METHODS.items() if not (runs[m] / "report.html").exists()]
+        for p in procs:
+            if p.wait():
+                raise SystemExit(f"a training failed: see {out}/*.log")
+        for m, run in runs.items():
+            results["runs"][f"{m}_s{seed}"] = evaluate(run, test_npz, a.held_out)
+            print(m, seed, results["runs"][f"{m}_s{seed}"], flush=True)
+        if seed == a.seeds[0]:
+            triplets(runs, test_npz, out / "triplets.png")
+    results["grey_input"] = grey_baseline(test_npz)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    lines = ["| method | L1 | PSNR (dB) | SSIM | FID | KID | steps |", "|---|---|---|---|---|---|---|"]
+    for m in METHODS:
+        rs = [results["runs"][f"{m}_s{s}"] for s in a.seeds]
+        med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+        lines.append(f"| {m} (median of {len(rs)} seeds) | {med['l1']:.4f} | {med['psnr']:.2f} | {med['ssim']:.3f} | {med['fid']:.1f} | "
+                     f"{med['kid']:.4f} | {med['steps']:.0f} |")
+    g = results["grey_input"]
+    lines.append(f"| the grey input itself | {g['l1']:.4f} | {g['psnr']:.2f} | {g['ssim']:.3f} | {g['fid']:.1f} | {g['kid']:.4f} | - |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
