@@ -29,8 +29,8 @@ CIFAR = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_train.npz"
 METHODS = {"l1_only": ["loss.adversarial=0"], "pix2pix": []}
 
 
-def split(out: Path, held_out: int) -> tuple[Path, Path]:
-    d = np.load(CIFAR)
+def split(cifar: Path, out: Path, held_out: int) -> tuple[Path, Path]:
+    d = np.load(cifar)
     x = d["images"].transpose(0, 3, 1, 2)  # NHWC -> NCHW
     perm = np.random.default_rng(0).permutation(len(x))
     train, test = out / "cifar_train.npz", out / "cifar_heldout.npz"
@@ -94,12 +94,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--out", default="/tmp/p2p_bench")
     ap.add_argument("--held-out", type=int, default=1000)
+    ap.add_argument("--cifar", default=str(CIFAR), help="cifar10_train.npz (default: ../shared/data/cifar10/)")
     a = ap.parse_args()
-    if not CIFAR.exists():
-        raise SystemExit(f"{CIFAR} is missing (../shared/data is on developer and CI machines)")
+    cifar = Path(a.cifar)
+    if not cifar.exists():
+        raise SystemExit(f"{cifar} is missing (../shared/data is on developer and CI machines)")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_npz, test_npz = split(out, a.held_out)
+    train_npz, test_npz = split(cifar, out, a.held_out)
     results: dict = {"minutes": a.minutes, "seeds": a.seeds, "held_out": a.held_out, "runs": {}}
     for seed in a.seeds:
         runs = {m: out / f"{m}_s{seed}" for m in METHODS}

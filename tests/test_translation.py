@@ -54,7 +54,7 @@ def test_networks_keep_any_size_that_halves_depth_times(hw):
 def test_sizes_that_do_not_halve_are_refused_with_the_fix():
     with pytest.raises(ConfigError, match=r"model.depth: 24x24 images do not halve 4 times .* lower model.depth to 3"):
         spec_for((3, 24, 24), depth=4)
-    with pytest.raises(ConfigError, match="model.arch: translation needs a translation architecture \\(unet\\), not dcgan"):
+    with pytest.raises(ConfigError, match="model.arch: translation needs a translation architecture \\(resnet_blocks, unet\\), not dcgan"):
         make_spec(make_config({}, p2p_overrides(**{"model.arch": "dcgan"})).model, (3, 32, 32), 0, "pairs", in_channels=1)
     with pytest.raises(ConfigError, match="model.arch: unet needs paired images"):
         make_spec(make_config({}, tiny_overrides(**{"model.arch": "unet"})).model, (1, 16, 16), 0, "image")
@@ -134,10 +134,10 @@ def test_a_run_trains_resumes_bit_exactly_and_its_grid_is_what_translate_gives(t
     assert lg.G.training is False  # eval: dropout off; normalisation per image, as in training
 
 
-@pytest.mark.parametrize("depth", [2, 3, 4])
-def test_context_covers_what_an_output_pixel_depends_on(depth):
-    _, spec = spec_for((3, 128, 128), depth=depth)
-    G, _ = build_models(spec, "unet")
+@pytest.mark.parametrize("arch,depth", [("unet", 2), ("unet", 3), ("unet", 4), ("resnet_blocks", 1), ("resnet_blocks", 3)])
+def test_context_covers_what_an_output_pixel_depends_on(arch, depth):
+    _, spec = spec_for((3, 128, 128), depth=depth, arch=arch)
+    G, _ = build_models(spec, arch)
     G.eval()
     for m in G.modules():  # statistics fixed, as tiled translation fixes them: only the convolutions reach
         if isinstance(m, InstanceNorm):
@@ -149,10 +149,11 @@ def test_context_covers_what_an_output_pixel_depends_on(depth):
     assert G.context - G.multiple < reach <= G.context, (reach, G.context)
 
 
-def test_tiles_equal_the_whole_image_and_with_less_overlap_stay_close():
-    _, spec = spec_for((3, 32, 32), depth=3)
+@pytest.mark.parametrize("arch,depth", [("unet", 3), ("resnet_blocks", 2)])
+def test_tiles_equal_the_whole_image_and_with_less_overlap_stay_close(arch, depth):
+    _, spec = spec_for((3, 32, 32), depth=depth, arch=arch)
     torch.manual_seed(0)
-    G, _ = build_models(spec, "unet")
+    G, _ = build_models(spec, arch)
     for m in G.modules():  # gains and shifts of a trained net, not the initial ones
         if isinstance(m, InstanceNorm):
             m.weight.data.uniform_(0.5, 2)
@@ -166,11 +167,12 @@ def test_tiles_equal_the_whole_image_and_with_less_overlap_stay_close():
     tiled = translate_tensor(G, a, tile=tile)
     assert (tiled - whole).abs().max() < 1e-5, (tiled - whole).abs().max()
     assert G.training and all(m.fixed is None for m in G.modules() if isinstance(m, InstanceNorm))  # left as it was
-    # half the overlap exact tiling needs: blended across the overlaps, close but not equal (measured:
-    # mean error 0.0056 and max 0.091 where the whole image's outputs have std 0.11)
+    # half the overlap exact tiling needs: blended across the overlaps, close but not equal (measured, unet:
+    # mean error 0.0056, max 0.091, outputs' std 0.11; resnet_blocks: 0.019, 0.25, std 0.21)
     rough = translate_tensor(G, a, tile=64, overlap=G.context)
     err = (rough - whole).abs()
-    assert 1e-3 < err.max() < 0.2 and err.mean() < 0.01, (err.max(), err.mean())
+    assert 1e-3 < err.max() < 1.5 * whole.std() and err.mean() < 0.12 * whole.std(), (err.max(), err.mean(), whole.std())
+    assert tiled.shape == whole.shape
 
 
 def test_translate_command_and_api_translate_any_size(tmp_path, capsys):
@@ -293,3 +295,125 @@ def test_eval_of_a_translation_run_scores_its_outputs_against_the_targets(tmp_pa
     assert res["psnr"] == pytest.approx(psnr(translate_rows(lg.G, ds, idx), ds.to_float(idx)))
     assert 0 < res["l1"] < 1 and 0 < res["ssim"] < 1 and set(res) >= {"l1", "psnr", "ssim", "provenance"} and "fid" not in res
     assert res["provenance"]["n_fake"] == 20 and res["provenance"]["step"] == 2
+
+
+def cyc_overrides(**extra) -> list[str]:
+    """Seconds long: CycleGAN between the grey and colour halves of 64 photo crops, 2 residual blocks of width 8."""
+    return p2p_overrides(**{"model.family": "cyclegan", "model.arch": "resnet_blocks", "model.depth": 2, "loss.name": "lsgan",
+                            "loss.identity": 0, "loss.pool": 5, "train.batch_size": 4, **extra})
+
+
+def test_cyclegan_networks_go_both_ways_at_any_size():
+    cfg = make_config({}, cyc_overrides())
+    spec = make_spec(cfg.model, (3, 32, 32), 0, "pairs", in_channels=1)
+    G, D = build_models(spec, "resnet_blocks", cycle=True)
+    for hw in ((32, 32), (24, 40)):
+        a, b = torch.randn(2, 1, *hw), torch.randn(2, 3, *hw)
+        assert G(a).shape == G.ab(a).shape == (2, 3, *hw) and G.ba(b).shape == (2, 1, *hw)
+        assert D.on_a(a).shape[:2] == D.on_b(b).shape[:2] == (2, 1)
+
+
+def test_cyclegan_step_reports_the_losses_computed_by_hand():
+    cfg = make_config({}, cyc_overrides(**{"loss.identity": 0.5, "data.pairs": "edges", "loss.pool": 0, "data.channels": 1}))
+    ds = load_dataset(cfg.data)
+    p = build_parts(cfg, ds)
+    from gankit.batches import Batches
+    from gankit.dist import World
+    from gankit.guard import FiniteGuard
+    from gankit.losses import LOSSES
+    from gankit.models.layers import noise_inputs
+    from gankit.steps import STEPS, Tools
+
+    k = Tools(p.G, p.D, LOSSES.get("lsgan"), Batches(ds, p.device, False, False), FiniteGuard(p.device), World(), nullcontext, slice(0, 4),
+              list(p.G.parameters()), list(p.D.parameters()), noise_inputs(p.G))
+    order = p.order.state_dict()
+    idx = p.order.next(4)
+    p.order.load_state_dict(order)
+    half = len(ds) // 2
+    a = ds.inputs[idx % half].float() / 127.5 - 1  # A: edges of the first half; B: images of the second
+    b = ds.x[half + idx % (len(ds) - half)].float() / 127.5 - 1
+    G, D = p.G, p.D
+    with torch.no_grad():
+        fb, fa = G.ab(a), G.ba(b)
+        cyc = (G.ba(fb) - a).abs().mean() + (G.ab(fa) - b).abs().mean()
+        idt = (G.ab(b) - b).abs().mean() + (G.ba(a) - a).abs().mean()
+        adv = 0.5 * ((D.on_b(fb) - 1) ** 2).mean() + 0.5 * ((D.on_a(fa) - 1) ** 2).mean()
+        # D's step comes after G's, with D as it was, judging G's outputs from before G's update (pool off)
+        want_db = 0.5 * ((D.on_b(b) - 1) ** 2).mean() + 0.5 * (D.on_b(fb) ** 2).mean()
+    want_g = adv + 10 * cyc + 5 * idt  # loss.adversarial 1, loss.cycle 10, identity 0.5 of it
+    ok, stats = STEPS.get("cyclegan")(p, k)
+    assert ok
+    assert torch.allclose(stats["loss_g"], want_g, rtol=1e-5) and torch.allclose(stats["cycle"], cyc, rtol=1e-5)
+    assert torch.allclose(stats["loss_d_b"], want_db, rtol=1e-5)
+
+
+def test_the_image_pool_fills_then_swaps_half_the_time():
+    from types import SimpleNamespace
+
+    from gankit.dist import World
+    from gankit.steps import image_pool
+
+    p = SimpleNamespace(cfg=make_config({}, cyc_overrides(**{"loss.pool": 4})), extra={}, latent_gen=torch.Generator().manual_seed(0))
+    k = SimpleNamespace(world=World(), mine=slice(0, 2))
+    batches = [torch.arange(2 * i, 2 * i + 2.0).view(2, 1, 1, 1).expand(2, 1, 2, 2) for i in range(200)]  # every image its own value
+    shown = [image_pool(p, k, "pool", x) for x in batches]
+    assert torch.equal(shown[0], batches[0]) and torch.equal(shown[1], batches[1])  # filling: the new ones
+    assert p.extra["pool"].shape == (4, 1, 2, 2)
+    old = sum(int((s[:, 0, 0, 0] < 2 * i).sum()) for i, s in enumerate(shown[2:], start=2))
+    assert 0.4 < old / (2 * 198) < 0.6  # then an earlier image half of the time
+    stored = p.extra["pool"][:, 0, 0, 0]
+    assert stored.max() > 380 and len(set(stored.tolist())) == 4  # recent images replace old ones
+    assert image_pool(SimpleNamespace(**{**vars(p), "cfg": make_config({}, cyc_overrides(**{"loss.pool": 0}))}), k, "x", batches[3]) is not None
+
+
+def test_cyclegan_trains_resumes_bit_exactly_and_translates_both_ways(tmp_path, capsys):
+    over = {"train.precision": "bf16", "train.channels_last": True}
+    full = train(make_config({}, cyc_overrides(**over)), tmp_path / "full", quiet=True)
+    assert full.extra["pool_a"].shape[0] == 5  # the pools filled (and then swapped)
+    train(make_config({}, cyc_overrides(**over, **{"train.steps": 3})), tmp_path / "half", quiet=True)
+    resumed = train(make_config({}, cyc_overrides(**over)), tmp_path / "half", resume="auto", quiet=True)
+    for name in ("G", "D", "G_ema"):
+        a, b = getattr(full, name).state_dict(), getattr(resumed, name).state_dict()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    assert torch.equal(full.extra["pool_b"], resumed.extra["pool_b"])
+    g = gankit.load(tmp_path / "full")
+    colour = np.random.default_rng(0).integers(0, 255, (20, 28, 3), dtype=np.uint8)
+    grey = g.translate(colour, direction="BtoA")
+    assert grey.shape == (20, 28, 1) and g.translate(grey).shape == (20, 28, 3)
+    assert main(["eval", str(tmp_path / "full"), "--metrics", "cycle,psnr", "--n", "16"]) == 0
+    res = json.loads((tmp_path / "full" / "eval.json").read_text())["evaluations"][-1]
+    assert 0 < res["cycle"] < 1 and res["psnr"] > 0
+
+
+def test_unpaired_folders_and_their_mistakes(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        _write(tmp_path / "u" / "A" / f"x{i}.png", rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    for i in range(3):
+        _write(tmp_path / "u" / "B" / f"other{i}.jpg", rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    cfg = make_config({}, cyc_overrides(**{"data.source": str(tmp_path / "u"), "data.pairs": "unpaired", "data.limit": "null",
+                                           "train.batch_size": 2, "train.steps": 2, "train.checkpoint_every": 2, "loss.identity": 0.5}))
+    ds = load_dataset(cfg.data)
+    assert (ds.paired, len(ds), ds.inputs.shape[0], ds.x.shape[0]) == (False, 7, 7, 3)
+    train(cfg, tmp_path / "run", quiet=True)
+    assert main(["eval", str(tmp_path / "run"), "--metrics", "cycle,psnr", "--n", "10"]) == 0
+    res = json.loads((tmp_path / "run" / "eval.json").read_text())["evaluations"][-1]
+    assert "cycle" in res and "psnr" not in res  # unpaired: no targets to compare with
+    capsys.readouterr()
+    _write(tmp_path / "v" / "A" / "a.png", np.zeros((16, 16), np.uint8))
+    _write(tmp_path / "v" / "B" / "b.png", np.zeros((16, 24), np.uint8))
+    for over, msg in (({"data.source": str(tmp_path / "v")}, "the images in A/ are 16x16 but those in B/ 24x16; set data.resolution"),
+                      ({"data.source": str(tmp_path / "u"), "model.family": "pix2pix", "model.arch": "unet"},
+                       "data.pairs: pix2pix learns from pairs"),
+                      ({"data.source": "photo_crops", "data.pairs": "grey", "loss.identity": 0.5},
+                       "loss.identity: the identity terms feed each domain's images to the other generator, but A has 1 channel(s) and B 3")):
+        argv = ["train", *cyc_overrides(**{"data.pairs": "unpaired", "data.limit": "null", "train.batch_size": 2, **over}),
+                "--out", str(tmp_path / "bad"), "--dry-run"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and msg in err, err
+    p2p = tmp_path / "p2p"
+    train(make_config({}, p2p_overrides(**{"train.steps": 1, "train.checkpoint_every": 1})), p2p, quiet=True)
+    assert main(["translate", str(p2p), str(tmp_path / "u" / "A"), "--out", str(tmp_path / "o"), "--direction", "BtoA"]) == 2
+    assert "a pix2pix run translates one way only" in capsys.readouterr().err

@@ -63,10 +63,24 @@ class Batches:
 
     def pair(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Translation: inputs and targets of rows `idx`, in [-1, 1]."""
-        assert self.inputs is not None, "pair() needs paired data"
-        idx = self.send(idx)
-        a = self.inputs[idx].float() / 127.5 - 1.0
-        b = self.ds.to_float(idx, self.x)
+        assert self.inputs is not None and self.ds.paired, "pair() needs paired data"
+        return self._ab(idx, idx)
+
+    def domains(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CycleGAN: a batch of A and a batch of B that are never each other's pair, for order indices `idx`
+        (0..len(ds)-1). Unpaired domains: each cycles through its own images. Paired data: A from the
+        first half of the pairs, B from the second (the model never sees the two sides of one pair)."""
+        assert self.inputs is not None, "domains() needs translation data"
+        na, nb = self.inputs.shape[0], self.x.shape[0]
+        if self.ds.paired:
+            half = na // 2
+            return self._ab(idx % half, half + idx % (nb - half))
+        return self._ab(idx % na, idx % nb)
+
+    def _ab(self, ia: torch.Tensor, ib: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ia, ib = self.send(ia), self.send(ib)
+        a = self.inputs[ia].float() / 127.5 - 1.0
+        b = self.ds.to_float(ib, self.x)
         if self.channels_last:
             a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
         return a, b

@@ -58,7 +58,7 @@ def _serve(a: argparse.Namespace) -> int:
 def _translate(a: argparse.Namespace) -> int:
     from .translation import translate_files
 
-    translate_files(a.run, a.inputs, Path(a.out), a.tile, a.overlap, a.device)
+    translate_files(a.run, a.inputs, Path(a.out), a.tile, a.overlap, a.device, a.direction)
     return 0
 
 
@@ -165,12 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     s.set_defaults(fn=_sample)
 
-    tr = sub.add_parser("translate", help="translate images with a translation run (model.family=pix2pix), each at its own size")
+    tr = sub.add_parser("translate", help="translate images with a translation run (pix2pix, cyclegan), each at its own size")
     tr.add_argument("run", help="a translation run folder or a checkpoint file")
     tr.add_argument("inputs", nargs="+", help="image files or folders of them (converted to the run's input channels)")
     tr.add_argument("--out", required=True, help="folder for the outputs (PNG, the inputs' names)")
     tr.add_argument("--tile", type=int, default=512, help="translate larger images in windows of this side (memory stays that of one window)")
     tr.add_argument("--overlap", type=int, default=None, help="context shared by neighbouring windows (default: the network's, exact tiling)")
+    tr.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"], help="a cyclegan run: which of its generators (default A to B)")
     tr.add_argument("--device", default="cpu")
     tr.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     tr.set_defaults(fn=_translate)

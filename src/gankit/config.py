@@ -23,7 +23,7 @@ def _check(cond: bool, key: str, msg: str) -> None:
         raise ConfigError(f"{key}: {msg}")
 
 
-TRANSLATION = ("pix2pix",)  # model families that translate images rather than generate them
+TRANSLATION = ("pix2pix", "cyclegan")  # model families that translate images rather than generate them
 
 
 @dataclass(frozen=True)
@@ -43,28 +43,31 @@ class DataConfig:
     cache: bool = True
     """Image folders: keep the decoded array under $GANKIT_CACHE (memory-mapped; the next run on
     the same files, resolution and channels skips decoding)."""
-    pairs: Literal["", "folders", "ab", "grey", "edges"] = ""
-    """Paired translation data (model.family=pix2pix): folders: data.source holds A/ and B/ with matching
+    pairs: Literal["", "folders", "ab", "grey", "edges", "unpaired"] = ""
+    """Translation data (model.family=pix2pix or cyclegan): folders: data.source holds A/ and B/ with matching
     file names; ab: each image is A and B side by side (pix2pix's format); grey / edges: any image source,
-    the input made from each image (its luminance, or its edges) and the image itself the target. '': not paired."""
+    the input made from each image (its luminance, or its edges) and the image itself the target; unpaired:
+    A/ and B/ with any names and counts (cyclegan only; cyclegan trains on paired data too, A from the
+    first half of the pairs and B from the second, so it never sees a pair). '': not translation data."""
     direction: Literal["AtoB", "BtoA"] = "AtoB"
-    """Paired data from files (folders, ab): translate A into B, or B into A."""
+    """Translation data from files (folders, ab, unpaired): translate A into B, or B into A."""
 
     def __post_init__(self) -> None:
         _check(self.resolution is None or 4 <= self.resolution <= 1024, "data.resolution", f"must be 4..1024, got {self.resolution}")
         _check(self.channels in (None, 1, 3), "data.channels", f"must be 1 or 3, got {self.channels}")
         _check(self.limit is None or self.limit > 0, "data.limit", f"must be positive, got {self.limit}")
         _check(bool(self.source), "data.source", "must not be empty")
-        _check(self.direction == "AtoB" or self.pairs in ("folders", "ab"), "data.direction",
-               "applies to paired files (data.pairs=folders or ab) only")
+        _check(self.direction == "AtoB" or self.pairs in ("folders", "ab", "unpaired"), "data.direction",
+               "applies to translation files (data.pairs=folders, ab or unpaired) only")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    family: Literal["gan", "vae", "pix2pix"] = "gan"
+    family: Literal["gan", "vae", "pix2pix", "cyclegan"] = "gan"
     """gan: G against D. vae: a variational autoencoder whose decoder is this arch's G and
     whose encoder is its D with a 2*z_dim head (settings in the `vae` section). pix2pix: paired
-    image-to-image translation (data.pairs), G an image-to-image network, D a PatchGAN judging input and output together."""
+    image-to-image translation (data.pairs), G an image-to-image network, D a PatchGAN judging input and output together.
+    cyclegan: unpaired translation, two generators (A to B, B to A) and two PatchGANs, cycle consistency."""
     arch: str = "dcgan"
     """Architecture family: mlp (2D points), dcgan, resnet, r3gan (R3GAN's ConvNeXt-style nets), stylegan2,
     fastgan (few-shot, unconditional); `gankit archs` lists the resolutions and options of each."""
@@ -135,7 +138,15 @@ class LossConfig:
     l1: float = 100.0
     """Translation (pix2pix): weight of G's L1 distance to the target (pix2pix: 100)."""
     adversarial: float = 1.0
-    """Translation (pix2pix): weight of G's adversarial term; 0 trains G on the L1 term alone, with no D step (a plain U-Net regressor)."""
+    """Translation: weight of G's adversarial term; pix2pix with 0 trains G on the L1 term alone, with no D step (a plain
+    U-Net regressor). gankit's lsgan G term is 0.5 (D(G(x)) - 1)^2: CycleGAN's weighting is loss.adversarial=2."""
+    cycle: float = 10.0
+    """cyclegan: weight of the cycle-consistency L1 terms |G_BA(G_AB(a)) - a| and |G_AB(G_BA(b)) - b| (CycleGAN: 10)."""
+    identity: float = 0.5
+    """cyclegan: weight of the identity terms |G_AB(b) - b| and |G_BA(a) - a|, as a fraction of loss.cycle (CycleGAN: 0.5);
+    needs the same channel count in both domains."""
+    pool: int = 50
+    """cyclegan: earlier generated images each D is shown (half of the time one of them instead of the newest; CycleGAN: 50)."""
 
     def __post_init__(self) -> None:
         _check(self.gp >= 0, "loss.gp", f"must be >= 0, got {self.gp}")
@@ -147,7 +158,9 @@ class LossConfig:
         _check(self.pl_every >= 1, "loss.pl_every", f"must be >= 1, got {self.pl_every}")
         _check(self.l1 >= 0, "loss.l1", f"must be >= 0, got {self.l1}")
         _check(self.adversarial >= 0, "loss.adversarial", f"must be >= 0, got {self.adversarial}")
-        _check(self.l1 > 0 or self.adversarial > 0, "loss.l1", "and loss.adversarial are both 0: G would learn nothing")
+        _check(self.cycle >= 0, "loss.cycle", f"must be >= 0, got {self.cycle}")
+        _check(self.identity >= 0, "loss.identity", f"must be >= 0, got {self.identity}")
+        _check(0 <= self.pool <= 10000, "loss.pool", f"must be 0..10000, got {self.pool}")
 
 
 @dataclass(frozen=True)
@@ -342,6 +355,14 @@ class Config:
         if translating != bool(self.data.pairs):
             raise ConfigError(f"data.pairs: model.family={self.model.family} needs paired data: set data.pairs to folders, ab, grey or edges"
                               if translating else f"data.pairs: paired data is for translation (model.family=pix2pix), not model.family={self.model.family}")
+        if self.model.family == "pix2pix" and self.data.pairs == "unpaired":
+            raise ConfigError("data.pairs: pix2pix learns from pairs; unpaired data (A/ and B/ with any names) is for model.family=cyclegan")
+        if self.model.family == "pix2pix" and self.loss.l1 == 0 and self.loss.adversarial == 0:
+            raise ConfigError("loss.l1: and loss.adversarial are both 0: G would learn nothing")
+        if self.model.family == "cyclegan" and self.train.compile:
+            raise ConfigError("train.compile: not supported for model.family=cyclegan (four networks called in turn)")
+        if self.model.family == "cyclegan" and self.loss.adversarial == 0:
+            raise ConfigError("loss.adversarial: cyclegan learns from its discriminators; it must be > 0")
         if translating:
             for bad, key in ((self.model.conditional, "model.conditional"), (self.model.pac != 1, "model.pac"),
                              (bool(self.augment.policy), "augment.policy"), (self.loss.gp > 0, "loss.gp"), (self.loss.r1 > 0, "loss.r1"),

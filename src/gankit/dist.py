@@ -96,6 +96,14 @@ class World:
         self._call(dist.all_reduce, t)
         return t.tolist()
 
+    def gather_rows(self, t: torch.Tensor) -> torch.Tensor:
+        """Every rank's rows of a global batch, in rank order (all ranks' `t` have one shape)."""
+        if not self.multi:
+            return t
+        parts = [torch.empty_like(t) for _ in range(self.size)]
+        self._call(dist.all_gather, parts, t.contiguous())
+        return torch.cat(parts)
+
     def barrier(self) -> None:
         if self.multi:
             self._call(dist.barrier)

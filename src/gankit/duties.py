@@ -175,11 +175,9 @@ def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
     G_ema = recalibrated_ema(p)
     path = folder / f"step_{p.step:06d}.png"
     if ds.kind == "pairs":
-        from .translation import translate_tensor, triplets
+        from .translation import translation_grid
 
-        idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(fixed_seed))[:8].sort().values
-        a = ds.inputs[idx].float() / 127.5 - 1.0
-        save_grid(triplets(a, translate_tensor(G_ema, a), ds.to_float(idx)), path, nrow=3)
+        save_grid(translation_grid(G_ema, ds, fixed_seed), path, nrow=3)
     elif ds.kind == "points":
         x, _ = generate(G_ema, 2500, p.spec.z_dim, p.spec.num_classes, p.device, seed=fixed_seed)
         real = ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:2500]]

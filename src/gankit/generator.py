@@ -122,19 +122,21 @@ class Generator:
         return self._finish(self.generate(z, self._labels(steps, label if label is not None else (0 if self.num_classes else None)), truncation))
 
 
-    def translate(self, images, tile: int = 512, overlap: int | None = None) -> list[np.ndarray] | np.ndarray:
+    def translate(self, images, tile: int = 512, overlap: int | None = None, direction: str = "AtoB") -> list[np.ndarray] | np.ndarray:
         """A translation generator's outputs for `images`: one uint8 array [H, W, C], a batch [N, H, W, C]
         of one size, or a list of arrays of any sizes (PIL images are taken too; they are converted to
         the input's channels as training data were). Each is translated at its own size, in tiles when it
-        is larger than `tile` (`translation.translate_tensor`). Returns the same form: uint8 [H, W, C]."""
+        is larger than `tile` (`translation.translate_tensor`); `direction` BtoA: a CycleGAN's other generator.
+        Returns the same form: uint8 [H, W, C]."""
         from PIL import Image
 
         from .data.images import normalise_mode, to_array
-        from .translation import translate_tensor
+        from .translation import translate_tensor, translator
 
         if self.kind != "pairs":
-            raise GankitError(f"{self.path}: a generation generator has no input image; translate() needs a translation run (model.family=pix2pix)")
-        c_in = int(self.net.in_channels)
+            raise GankitError(f"{self.path}: a generation generator has no input image; translate() needs a translation run (pix2pix, cyclegan)")
+        net = translator(self.net, direction, "direction")
+        c_in = int(net.in_channels)
         single = isinstance(images, Image.Image) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
         batch = [images] if single else list(images)
         out = []
@@ -147,7 +149,7 @@ class Generator:
                 raise GankitError(f"images[{i}]: expected uint8 [H, W, {c_in}] (this translator takes {c_in}-channel images), "
                                   f"got {arr.dtype} {list(arr.shape)}")
             a = torch.tensor(arr.transpose(2, 0, 1))[None].float() / 127.5 - 1.0
-            out.append(self._finish(translate_tensor(self.net, a, tile, overlap))[0])
+            out.append(self._finish(translate_tensor(net, a, tile, overlap))[0])
         if single:
             return out[0]
         return np.stack(out) if isinstance(images, np.ndarray) else out

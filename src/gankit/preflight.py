@@ -18,6 +18,9 @@ def preflight(cfg: Config, probe: DataProbe) -> None:
         from .tboard import check_available
 
         check_available()
+    if cfg.model.family == "cyclegan" and cfg.loss.identity > 0 and probe.in_channels != probe.shape[0]:
+        raise GankitError(f"loss.identity: the identity terms feed each domain's images to the other generator, but A has "
+                          f"{probe.in_channels} channel(s) and B {probe.shape[0]}: set loss.identity=0")
     if probe.kind != "points" and probe.size < cfg.train.batch_size:
         raise GankitError(f"train.batch_size: {cfg.train.batch_size} is larger than the dataset ({probe.size} examples)")
 

@@ -94,7 +94,7 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
         device = torch.device("cuda", world.local_rank)
     spec = make_spec(cfg.model, ds.shape, ds.num_classes, ds.kind, cfg.loss.gp, in_channels=ds.in_channels)
     torch.manual_seed(cfg.train.seed)
-    G, D = build_models(spec, cfg.model.arch, vae=cfg.model.family == "vae")
+    G, D = build_models(spec, cfg.model.arch, vae=cfg.model.family == "vae", cycle=cfg.model.family == "cyclegan")
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.kind != "points":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
@@ -212,7 +212,7 @@ def load_generator(target: str | Path, device: str = "cpu", flag: str = "--devic
     except (KeyError, TypeError, GankitError) as e:
         raise CheckpointError(f"{path}: its stored config or data description is unusable ({e})") from None
     torch.manual_seed(0)
-    G, _ = build_models(spec, cfg.model.arch)
+    G, _ = build_models(spec, cfg.model.arch, cycle=cfg.model.family == "cyclegan")
     try:
         G.load_state_dict(state["G_ema"])
     except RuntimeError as e:

@@ -255,3 +255,78 @@ def pix2pix_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, S
     k.guard.step(p.opt_g)
     p.images += B
     return True, k.guard.masked({**stats, "loss_g": loss_g.detach(), "l1": l1.detach(), "grad_norm_g": gn_g})
+
+
+@STEPS.register("cyclegan")
+def cyclegan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
+    """Unpaired translation (CycleGAN): one G step on both generators (adversarial terms against both
+    discriminators, loss.cycle times the cycle-consistency L1s, loss.identity of that times the identity
+    L1s), then one D step, each D judging its domain's real images against generated ones drawn through
+    its image pool (`image_pool`)."""
+    B, L = p.cfg.train.batch_size, p.cfg.loss
+    a, b = k.batches.domains(p.order.next(B)[k.mine])
+    G, D = p.G, p.D
+    D.requires_grad_(False)
+    with k.autocast():
+        fake_b, fake_a = G.ab(a), G.ba(b)
+        cycle = (G.ba(fake_b).float() - a).abs().mean() + (G.ab(fake_a).float() - b).abs().mean()
+        adv = (generator_loss(k.loss, D.on_b(fake_b).float(), lambda: D.on_b(b).float())
+               + generator_loss(k.loss, D.on_a(fake_a).float(), lambda: D.on_a(a).float()))
+        loss_g = L.adversarial * adv + L.cycle * cycle
+        if L.identity > 0:
+            identity = (G.ab(b).float() - b).abs().mean() + (G.ba(a).float() - a).abs().mean()
+            loss_g = loss_g + L.cycle * L.identity * identity
+    p.opt_g.zero_grad(set_to_none=True)
+    loss_g = k.backward_mean("g", k.g_params, loss_g)
+    D.requires_grad_(True)
+    gn_g = grad_norm(k.g_params)
+    if not k.guard.ok(loss_g, gn_g):
+        return False, {}
+    k.guard.step(p.opt_g)
+
+    shown_b, shown_a = image_pool(p, k, "pool_b", fake_b), image_pool(p, k, "pool_a", fake_a)
+    with k.autocast():
+        rb, fb = D.on_b(b).float(), D.on_b(shown_b).float()
+        ra, fa = D.on_a(a).float(), D.on_a(shown_a).float()
+        loss_d_b, loss_d_a = k.loss.d(rb, fb), k.loss.d(ra, fa)
+    p.opt_d.zero_grad(set_to_none=True)
+    loss_d = k.backward_mean("d", k.d_params, loss_d_a + loss_d_b)
+    gn_d = grad_norm(k.d_params)
+    if not k.guard.ok(loss_d, gn_d):
+        return False, {}
+    k.guard.step(p.opt_d)
+    p.images += B
+    rel = k.loss.relativistic
+    acc_a, acc_b = d_accuracy(ra.detach(), fa.detach(), rel), d_accuracy(rb.detach(), fb.detach(), rel)
+    return True, k.guard.masked({
+        "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "cycle": cycle.detach(), "loss_d_a": loss_d_a.detach(),
+        "loss_d_b": loss_d_b.detach(), "d_acc": (acc_a + acc_b) / 2, "d_acc_a": acc_a, "d_acc_b": acc_b,
+        "d_real": (ra.mean() + rb.mean()).detach() / 2, "d_fake": (fa.mean() + fb.mean()).detach() / 2, "grad_norm_g": gn_g, "grad_norm_d": gn_d,
+    })
+
+
+def image_pool(p: Parts, k: Tools, name: str, fake: torch.Tensor) -> torch.Tensor:
+    """CycleGAN's history of generated images (Shrivastava et al. 2017), loss.pool of them, for this
+    process's rows of the global batch. Until the pool is full each image is stored and shown; then,
+    with probability 1/2, a random stored image is shown and replaced by the new one, else the new one
+    is shown. The whole global batch passes through it in order, with draws from the run's latent
+    stream, so the pool (kept in `p.extra`, and so in checkpoints) is the same on every rank."""
+    size = p.cfg.loss.pool
+    if size == 0:
+        return fake.detach()
+    new = k.world.gather_rows(fake.detach().float())
+    pool = p.extra.get(name)
+    stored = list(pool.to(new.device).unbind()) if pool is not None else []
+    shown = []
+    for img in new.unbind():
+        if len(stored) < size:
+            stored.append(img)
+            shown.append(img)
+        elif float(torch.rand((), generator=p.latent_gen)) < 0.5:
+            j = int(torch.randint(size, (), generator=p.latent_gen))
+            shown.append(stored[j])
+            stored[j] = img
+        else:
+            shown.append(img)
+    p.extra[name] = torch.stack(stored)
+    return torch.stack(shown)[k.mine].to(fake.dtype)

@@ -102,7 +102,8 @@ def _in_forward_order(G: nn.Module, norms: list[nn.Module], channels: int, devic
     seen: list[nn.Module] = []
     hooks = [m.register_forward_pre_hook(lambda mod, _args: seen.append(mod)) for m in norms]
     try:
-        G(torch.zeros(1, channels, G.multiple, G.multiple, device=device), None)
+        side = max(G.multiple, 16)  # (reflection padding needs a few pixels at the smallest scale)
+        G(torch.zeros(1, channels, side, side, device=device), None)
     finally:
         for h in hooks:
             h.remove()
@@ -179,9 +180,21 @@ def read_inputs(paths: list[str], channels: int) -> list[tuple[Path, Path, np.nd
     return [(f, rel, to_array(decode_file(f), channels)) for f, rel in found]
 
 
+def translator(G: nn.Module, direction: str, where: str) -> nn.Module:
+    """The network that translates in `direction` (AtoB, BtoA): CycleGAN has one for each, pix2pix only AtoB."""
+    if direction not in ("AtoB", "BtoA"):
+        raise GankitError(f"{where}: direction must be AtoB or BtoA, got {direction!r}")
+    if hasattr(G, "direction"):
+        return G.direction(direction)
+    if direction != "AtoB":
+        raise GankitError(f"{where}: a pix2pix run translates one way only (its inputs to its targets); BtoA needs a cyclegan run")
+    return G
+
+
 def translate_files(target: str | Path, inputs: list[str], out: Path, tile: int = DEFAULT_TILE, overlap: int | None = None,
-                    device: str = "cpu") -> list[Path]:
-    """`gankit translate`: each input image translated at its own size into `out` as PNG (same relative names)."""
+                    device: str = "cpu", direction: str = "AtoB") -> list[Path]:
+    """`gankit translate`: each input image translated at its own size into `out` as PNG (same relative names);
+    `direction` BtoA: a CycleGAN's other generator."""
     from PIL import Image
 
     from .paths import check_writable
@@ -194,7 +207,7 @@ def translate_files(target: str | Path, inputs: list[str], out: Path, tile: int 
         raise GankitError(f"--overlap: must be >= 0, got {overlap}")
     lg = load_generator(target, device)
     check_translator(lg.cfg.model.family, str(target))
-    G = lg.G
+    G = translator(lg.G, direction, "--direction")
     if overlap is not None and overlap < G.context:
         say(f"--overlap {overlap}: less than the network's context ({G.context} px); tiles differ from a whole-image translation near their edges")
     images = read_inputs(inputs, G.in_channels)
@@ -215,8 +228,24 @@ def translate_files(target: str | Path, inputs: list[str], out: Path, tile: int 
     return written
 
 
-def triplets(inputs: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Rows of (input, output, target), grey inputs shown in the targets' channels, for a grid with nrow=3."""
-    if inputs.shape[1] != targets.shape[1]:
-        inputs = inputs.mean(1, keepdim=True).expand(-1, targets.shape[1], -1, -1)
-    return torch.stack([inputs, outputs, targets], 1).flatten(0, 1)
+def translation_grid(G: nn.Module, ds, seed: int, n: int = 8) -> torch.Tensor:
+    """What a translation run's sample grids show, rows of three images for a grid with nrow=3, by the
+    network `translate` uses: paired data: input, output, target, for n fixed pairs; a CycleGAN:
+    A, A to B, back to A for n/2 fixed images of A, then B, B to A, back to B for n/2 of B."""
+    g = torch.Generator().manual_seed(seed)
+    if not hasattr(G, "ba"):
+        idx = torch.randperm(len(ds), generator=g)[:n].sort().values
+        a = ds.inputs[idx].float() / 127.5 - 1.0
+        return _rows([a, translate_tensor(G, a), ds.to_float(idx)])
+    na, nb = len(ds.inputs), len(ds.x)
+    ia = torch.randperm(na // 2 if ds.paired else na, generator=g)[: n // 2].sort().values  # (paired data: A is the first half)
+    ib = (na // 2 if ds.paired else 0) + torch.randperm(nb - na // 2 if ds.paired else nb, generator=g)[: n // 2].sort().values
+    a, b = ds.inputs[ia].float() / 127.5 - 1.0, ds.to_float(ib)
+    fb, fa = translate_tensor(G.ab, a), translate_tensor(G.ba, b)
+    return torch.cat([_rows([a, fb, translate_tensor(G.ba, fb)]), _rows([b, fa, translate_tensor(G.ab, fa)])])
+
+
+def _rows(columns: list[torch.Tensor]) -> torch.Tensor:
+    """Interleave columns [N, C_i, H, W] into rows, all shown with the most channels (grey repeated)."""
+    c = max(x.shape[1] for x in columns)
+    return torch.stack([x.expand(-1, c, -1, -1) if x.shape[1] != c else x for x in columns], 1).flatten(0, 1)

@@ -6,6 +6,7 @@ decode of the whole folder. `probe_dataset` gives that probe alone (`--dry-run`)
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,9 +46,11 @@ class Dataset:
     std: float = 0.0  # 2D toys: component std
     extra: dict = field(default_factory=dict)
     inputs: torch.Tensor | None = None  # pairs: uint8 inputs [N, C_in, H, W], row i the input of target i
+    paired: bool = True  # pairs: False when inputs (domain A) and x (domain B) are two unrelated sets, of any sizes
 
     def __len__(self) -> int:
-        return self.x.shape[0]
+        """Examples; for unpaired domains the larger one's count (an epoch walks it once)."""
+        return self.x.shape[0] if self.paired or self.inputs is None else max(self.x.shape[0], self.inputs.shape[0])
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -279,6 +282,8 @@ def load_dataset(cfg: DataConfig, check: Callable[[DataProbe], None] | None = No
 
 
 def _load_pairs(cfg: DataConfig, check: Callable[[DataProbe], None]) -> Dataset:
+    if cfg.pairs == "unpaired":
+        return _load_domains(cfg, check)
     if cfg.pairs in ("folders", "ab"):
         path = Path(cfg.source).expanduser()
         if not path.exists():
@@ -300,6 +305,28 @@ def _load_pairs(cfg: DataConfig, check: Callable[[DataProbe], None]) -> Dataset:
     ds.name = f"{ds.name} ({cfg.pairs} -> image)"
     ds.remember_fingerprint(fingerprint_of(np.frombuffer(f"{fp}/{cfg.pairs}".encode(), np.uint8)[None], None))
     return ds
+
+
+def _load_domains(cfg: DataConfig, check: Callable[[DataProbe], None]) -> Dataset:
+    """Two unrelated image folders, data.source/A and data.source/B (cyclegan), each read as an image folder is."""
+    root = Path(cfg.source).expanduser()
+    for side in ("A", "B"):
+        if not (root / side).is_dir():
+            raise DataError(f"{root}: data.pairs=unpaired needs the subfolders A/ and B/ (the two domains); {side}/ is missing")
+    one = dataclasses.replace(cfg, pairs="", direction="AtoB")
+    probes = {side: probe_dataset(dataclasses.replace(one, source=str(root / side))) for side in ("A", "B")}
+    pa, pb = probes["A"], probes["B"]
+    if pa.shape[1:] != pb.shape[1:]:
+        raise DataError(f"{root}: the images in A/ are {pa.shape[2]}x{pa.shape[1]} but those in B/ {pb.shape[2]}x{pb.shape[1]}; "
+                        f"set data.resolution so that both domains are resized to one size")
+    if cfg.direction == "BtoA":
+        pa, pb = pb, pa
+    check(DataProbe("pairs", pb.shape, max(pa.size, pb.size), 0, in_channels=pa.shape[0]))
+    a, b = (_load_single(dataclasses.replace(one, source=str(root / side)), lambda probe: None) for side in ("A", "B"))
+    if cfg.direction == "BtoA":
+        a, b = b, a
+    return Dataset(b.x, None, str(root), "pairs", notes=a.notes + b.notes, inputs=a.x, paired=False,
+                   skipped=a.skipped + b.skipped, skipped_files=(a.skipped_files + b.skipped_files)[:20])
 
 
 def _load_single(cfg: DataConfig, check: Callable[[DataProbe], None]) -> Dataset:

@@ -239,7 +239,8 @@ def format_table(res: dict[str, Any]) -> str:
         lines.append(f"{k:<{w}}  {v:.4f}" if isinstance(v, float) else f"{k:<{w}}  {v}")
     pv = res["provenance"]
     feats = pv["features"]["name"] if isinstance(pv["features"], dict) else pv["features"]
-    made = "translated, each against its target" if "compared_as" in pv else f"generated vs {pv['n_real']} real"
+    made = (f"generated vs {pv['n_real']} real" if "compared_as" not in pv else "translated, each against its target" if pv["paired"]
+            else f"translated vs {pv['n_real']} images of domain B")
     lines.append(f"({pv['n_fake']} {made} from {pv['real']}; features {feats}; seed {pv['seed']})")
     if "kid" in res:
         lines.append(f"({KID_NOTE})")

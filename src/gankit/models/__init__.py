@@ -5,4 +5,4 @@ from __future__ import annotations
 from .registry import (ARCHS, OPTIONS, Arch, Spec, archs_with, build_models, describe_archs, make_spec,  # noqa: F401
                        register_arch)
 
-from . import dcgan, fastgan, mlp, r3gan, resnet, stylegan2, unet  # noqa: F401,E402  (fill the registry)
+from . import cycle, dcgan, fastgan, mlp, r3gan, resnet, stylegan2, unet  # noqa: F401,E402  (fill the registry)

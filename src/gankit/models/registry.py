@@ -122,10 +122,14 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
                 cfg.d_extra, cfg.g_extra, tuple(cfg.widths), tuple(cfg.blocks), in_channels)
 
 
-def build_models(spec: Spec, arch_name: str, vae: bool = False) -> tuple[nn.Module, nn.Module]:
+def build_models(spec: Spec, arch_name: str, vae: bool = False, cycle: bool = False) -> tuple[nn.Module, nn.Module]:
     """(G, D); with `vae`, D is the encoder: the same body, unconditioned, with a
-    2 * z_dim head (posterior mean and log-variance)."""
+    2 * z_dim head (posterior mean and log-variance); with `cycle`, CycleGAN's pairs (`cycle.CycleG`, `cycle.CycleD`)."""
     arch = ARCHS.get(arch_name)
+    if cycle:
+        from .cycle import cycle_models
+
+        return cycle_models(arch.generator, spec)
     if vae:
         enc = dataclasses.replace(spec, sn_d=False, num_classes=0, pac=1, bn_d=True)
         return arch.generator(spec), arch.discriminator(enc, out_dim=2 * spec.z_dim)

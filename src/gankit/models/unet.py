@@ -136,13 +136,16 @@ class UNet(nn.Module):
 
 
 class PatchGAN(nn.Module):
-    def __init__(self, spec: Spec, out_dim: int = 1):
+    """`channels`: what it judges (default: input and output concatenated, pix2pix's conditional D;
+    CycleGAN's judge one domain's images alone)."""
+
+    def __init__(self, spec: Spec, out_dim: int = 1, channels: int | None = None):
         super().__init__()
         w = spec.width
         side = min(spec.shape[-2:])
         n = max(1, min(3, int(math.log2(side)) - 2))  # strided convs; the map stays at least 2x2
         norm = (lambda c: nn.BatchNorm2d(c)) if spec.bn_d else (lambda c: nn.Identity())
-        c_in = spec.in_channels + spec.shape[0]
+        c_in = channels or spec.in_channels + spec.shape[0]
         layers: list[nn.Module] = [sn(nn.Conv2d(c_in, w, 4, 2, 1), spec.sn_d), nn.LeakyReLU(0.2)]
         c = w
         for k in range(1, n + 1):
