@@ -56,9 +56,9 @@ CASES = {
     "stylegan2_mixing_pl_lazy_r1": {"model.arch": "stylegan2", "model.conditional": True, "loss.name": "ns", "loss.r1": 1.0,
                                     "loss.r1_every": 2, "loss.pl_weight": 2.0, "loss.pl_every": 2, "model.style_mixing": 0.9},
     "fastgan_recon_diffaugment": {"model.arch": "fastgan", "model.width": 4, "augment.policy": "color,translation,cutout"},
-    # translation: batch norm over the global batch in G and D, dropout masks drawn per sample of it
-    "pix2pix_dropout_bn": {"model.family": "pix2pix", "model.arch": "unet", "model.depth": 3, "model.sn_d": False, "loss.name": "ns",
-                           "data.source": "photo_crops", "data.pairs": "grey", "data.limit": 64, "data.resolution": "null"},
+    # translation: batch norm over the global batch in D, dropout masks (6 halvings: one block) drawn per sample of it
+    "pix2pix_dropout_bn": {"model.family": "pix2pix", "model.arch": "unet", "model.depth": 6, "model.sn_d": False, "loss.name": "ns",
+                           "data.source": "photo_crops", "data.pairs": "grey", "data.limit": 64, "data.resolution": 64},
     # CycleGAN: its image pools see the global batch in order and are the same on every rank (pool 6 of a
     # batch of 8: filled, then drawn from, in the first step). One step: its early steps amplify rounding
     # so much that one process on 1 and on 2 threads differs by 13% after 4 steps (6e-5 after 1)
@@ -66,6 +66,11 @@ CASES = {
                       "loss.identity": 0, "loss.pool": 6, "data.source": "photo_crops", "data.pairs": "grey", "data.limit": 64,
                       "data.resolution": "null", "train.steps": 1, "train.checkpoint_every": 1},
 }
+
+
+# rounding grows faster where a norm sees few values: pix2pix's U-Net normalises its 2x2 map next to the
+# bottleneck by 4 values per channel (measured: 2.9e-4 after 2 steps in that layer; without seeded dropout: > 0.1)
+TOLS = {"pix2pix_dropout_bn": 1e-3}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -83,13 +88,14 @@ def test_two_processes_match_one(tmp_path, case):
     assert rel_diff(two[0], two[1]) == 0.0  # every rank holds the same weights and buffers
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
     assert len(two[0]["digests"]) == steps and two[0]["digests"] == two[1]["digests"]  # after every step
-    assert rel_diff(one, two[0], start) < TOL, rel_diff(one, two[0], start)
+    tol = TOLS.get(case, TOL)
+    assert rel_diff(one, two[0], start) < tol, rel_diff(one, two[0], start)
     assert rel_diff(one, start) > 0.01  # the networks did move
     for step in range(every, steps + 1, every):  # the checkpoints rank 0 wrote match one process's
         a = torch.load(tmp_path / "one" / "checkpoints" / f"ckpt_{step:08d}.pt", weights_only=True)
         b = torch.load(tmp_path / "two" / "checkpoints" / f"ckpt_{step:08d}.pt", weights_only=True)
         assert a["order"] == b["order"] and torch.equal(a["rng"]["latent"], b["rng"]["latent"])
-        assert rel_diff(a, b, start) < TOL
+        assert rel_diff(a, b, start) < tol
 
 
 def _resume_cfg(steps: int):

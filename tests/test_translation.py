@@ -17,6 +17,7 @@ from gankit.errors import ConfigError, GankitError
 from gankit.loop import train
 from gankit.models import build_models, make_spec
 from gankit.run import build_parts, load_generator
+from gankit.models.layers import noise_inputs, per_sample_noise
 from gankit.models.unet import InstanceNorm
 from gankit.translation import translate_tensor, window_plan
 
@@ -63,14 +64,14 @@ def test_sizes_that_do_not_halve_are_refused_with_the_fix():
 def test_the_step_reports_the_losses_computed_by_hand():
     """One pix2pix step's D and G losses equal the formulas on the same batch and weights (non-saturating
     loss: softplus; L1 weight 100; the dropout masks drawn from the same seeds)."""
-    cfg = make_config({}, p2p_overrides(**{"train.batch_size": 4}))
+    cfg = make_config({}, p2p_overrides(**{"train.batch_size": 4, "model.depth": 6, "data.resolution": 64}))  # 6 halvings: one dropout block
     ds = load_dataset(cfg.data)
     p = build_parts(cfg, ds)
+    assert len(noise_inputs(p.G)) == 1
     from gankit.batches import Batches
     from gankit.dist import World
     from gankit.guard import FiniteGuard
     from gankit.losses import LOSSES
-    from gankit.models.layers import noise_inputs, per_sample_noise
     from gankit.steps import STEPS, Tools
 
     k = Tools(p.G, p.D, LOSSES.get("ns"), Batches(ds, p.device, False, False), FiniteGuard(p.device), World(), nullcontext, slice(0, 4),
@@ -321,7 +322,6 @@ def test_cyclegan_step_reports_the_losses_computed_by_hand():
     from gankit.dist import World
     from gankit.guard import FiniteGuard
     from gankit.losses import LOSSES
-    from gankit.models.layers import noise_inputs
     from gankit.steps import STEPS, Tools
 
     k = Tools(p.G, p.D, LOSSES.get("lsgan"), Batches(ds, p.device, False, False), FiniteGuard(p.device), World(), nullcontext, slice(0, 4),

@@ -6,7 +6,8 @@ G: `model.depth` strided 4x4 convs halve the image down to the bottleneck (chann
 size (the skips), tanh out. Normalisation where pix2pix has it (none on the outermost and innermost
 down convs), per image: instance norm with a learned scale and shift, which is what pix2pix's batch
 norm computes at its batch size of 1, in training and (pix2pix keeps it in training mode) at test
-time. Dropout 0.5 in the three decoder blocks next to the bottleneck, in training only.
+time. Dropout 0.5, in training only, where pix2pix has it: in the decoder blocks between the bottleneck and the
+fourth halving (three at 256 px, none at 32).
 D: PatchGAN: strided 4x4 convs (up to 3, fewer for small images), one 4x4 conv at stride 1, a one-channel
 4x4 conv: a map of logits, one per overlapping patch (70x70 pixels at 3 strided convs).
 
@@ -28,7 +29,7 @@ from .layers import SeededDropout, sn
 from .registry import Spec, register_arch
 
 MAX_DOUBLINGS = 3  # channels at most 8 x width
-DROPOUT_BLOCKS = 3  # decoder blocks next to the bottleneck with dropout (pix2pix: 3 at 256 px)
+FIRST_DROPOUT = 4  # dropout in the decoder blocks from this halving up to the one next to the bottleneck (pix2pix: 3 at 256 px, none at 32)
 
 
 class InstanceNorm(nn.Module):
@@ -94,7 +95,7 @@ class UNet(nn.Module):
         self.down = nn.ModuleList()
         for i in range(d):
             inner, outer = i == d - 1, i == 0
-            conv = sn(nn.Conv2d(self.in_channels if outer else ch[i - 1], ch[i], 4, 2, 1, bias=inner or outer), spec.sn_g)
+            conv = sn(nn.Conv2d(self.in_channels if outer else ch[i - 1], ch[i], 4, 2, 1, bias=False), spec.sn_g)  # (pix2pix: none)
             layers = ([] if outer else [nn.LeakyReLU(0.2)]) + [conv] + ([] if inner or outer else [InstanceNorm(ch[i])])
             self.down.append(nn.Sequential(*layers))
         self.up = nn.ModuleList()
@@ -105,7 +106,7 @@ class UNet(nn.Module):
                 layers = [nn.ReLU(), sn(nn.ConvTranspose2d(c_in, self.out_channels, 4, 2, 1), spec.sn_g), nn.Tanh()]
             else:
                 layers = [nn.ReLU(), sn(nn.ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False), spec.sn_g), InstanceNorm(ch[i - 1])]
-                if d - 1 - DROPOUT_BLOCKS <= i < d - 1:
+                if FIRST_DROPOUT <= i < d - 1:  # pix2pix's blocks at 8 x width between the bottleneck and the 4th halving
                     layers.append(SeededDropout(0.5))
             self.up.append(nn.Sequential(*layers))
         self.apply(_init)
@@ -130,7 +131,7 @@ class UNet(nn.Module):
             skips.append(h)
         for i in reversed(range(self.depth)):
             if i < self.depth - 1:
-                h = torch.cat([h, skips[i]], 1)
+                h = torch.cat([skips[i], h], 1)  # (the skip first, as pix2pix concatenates)
             h = self.up[i](h)
         return h
 
