@@ -417,3 +417,27 @@ def test_unpaired_folders_and_their_mistakes(tmp_path, capsys):
     train(make_config({}, p2p_overrides(**{"train.steps": 1, "train.checkpoint_every": 1})), p2p, quiet=True)
     assert main(["translate", str(p2p), str(tmp_path / "u" / "A"), "--out", str(tmp_path / "o"), "--direction", "BtoA"]) == 2
     assert "a pix2pix run translates one way only" in capsys.readouterr().err
+
+
+def test_export_onnx_translates_any_size_as_pytorch_does(tmp_path, capsys):
+    from .conftest import need
+    import importlib.util
+
+    need("onnxruntime and onnxscript (the onnx extra)", all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnxscript")))
+    import onnxruntime as ort
+
+    train(make_config({}, p2p_overrides(**{"train.steps": 2, "train.checkpoint_every": 2})), tmp_path / "run", quiet=True)
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "exp")]) == 0
+    meta = json.loads((tmp_path / "exp" / "generator.json").read_text())
+    assert meta["translation"] == {"input_channels": 1, "output_channels": 3, "multiple": 8, "context": 24, "directions": ["AtoB"]}
+    lg = load_generator(tmp_path / "run")
+    session = ort.InferenceSession(str(tmp_path / "exp" / "generator.onnx"), providers=["CPUExecutionProvider"])
+    for hw in ((32, 32), (24, 56)):
+        a = torch.rand(2, 1, *hw) * 2 - 1
+        got = session.run(None, {"image": a.numpy()})[0]
+        assert got.shape == (2, 3, *hw) and np.abs(got - translate_tensor(lg.G, a).numpy()).max() < 1e-4
+    grey = np.random.default_rng(1).integers(0, 255, (30, 50), dtype=np.uint8)
+    assert np.array_equal(gankit.load(tmp_path / "exp").translate(grey), gankit.load(tmp_path / "run").translate(grey))
+    assert "translator 1 -> 3 channels (AtoB)" in repr(gankit.load(tmp_path / "exp"))
+    assert main(["export", str(tmp_path / "run"), "--format", "web", "--out", str(tmp_path / "web")]) == 2
+    assert "the translating page is not built yet" in capsys.readouterr().err

@@ -3,7 +3,9 @@
 - safetensors: `generator.safetensors` (G_ema: batch-norm statistics as recomputed for sampling,
   spectral norm folded into plain weights) and `generator.json` (see `generator.py`);
 - onnx: the same plus `generator.onnx` (opset 18, dynamic batch; inputs `z` [B, z_dim] and, when
-  conditional, `y` [B, K] float class weights; output images in [-1, 1] NCHW, or points [B, 2]);
+  conditional, `y` [B, K] float class weights; output images in [-1, 1] NCHW, or points [B, 2]); a
+  translation run: input `image` [B, C_in, H, W] with dynamic height and width (multiples of the
+  network's), output `translated`; a CycleGAN also `generator_BtoA.onnx`;
 - web: the same plus the sampler page (`index.html`, `gan.js`) and the onnxruntime-web files it
   needs (the single-threaded wasm build only), ready for `gankit serve`.
 """
@@ -23,7 +25,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .errors import GankitError
-from .exported import META, ONNX, WEIGHTS
+from .exported import META, ONNX, ONNX_BACK, WEIGHTS
 from .generator import describe
 from .paths import cache_dir, check_writable, sha256_of
 
@@ -132,6 +134,38 @@ def write_onnx(G: nn.Module, meta: dict[str, Any], path: Path) -> dict[str, Any]
             "output": {"name": "images" if meta["kind"] == "image" else "points", "shape": out_shape}}
 
 
+class _Translator(nn.Module):
+    """The exported graph of a translation network: `image` [B, C_in, H, W] in [-1, 1] -> `translated`."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.G(image, None)
+
+
+MAX_SIDE = 8192  # the exported translators' largest image side (a bound the exporter needs)
+
+
+def write_translator_onnx(G: nn.Module, path: Path) -> dict[str, Any]:
+    """A translation network as ONNX (opset 18): dynamic batch, height and width (multiples of `G.multiple`)."""
+    m = G.multiple
+    dims = {0: torch.export.Dim("batch"), 2: m * torch.export.Dim("h", min=1, max=MAX_SIDE // m),
+            3: m * torch.export.Dim("w", min=1, max=MAX_SIDE // m)}
+    x = torch.zeros(EXAMPLE_BATCH, G.in_channels, 2 * m, 3 * m)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(_Translator(G).eval(), (x,), input_names=["image"], output_names=["translated"], opset_version=OPSET,
+                                    dynamo=True, dynamic_shapes={"image": dims}, verbose=False, optimize=True, external_data=False)
+    program.save(str(path), external_data=False)
+    return {"file": path.name, "opset": OPSET, "sha256": sha256_of(path),
+            "inputs": {"image": ["batch", G.in_channels, f"{m}*h", f"{m}*w"]},
+            "output": {"name": "translated", "shape": ["batch", G.out_channels, f"{m}*h", f"{m}*w"]},
+            "note": f"height and width must be multiples of {m}, at most {MAX_SIDE}: pad (reflect) and crop back; values in [-1, 1]"}
+
+
 def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path:
     """Write the export folder `out` for the generator of `target` (a run folder or a checkpoint)."""
     from safetensors.torch import save_file
@@ -140,21 +174,29 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
 
     if fmt not in FORMATS:
         raise GankitError(f"--format: unknown {fmt!r}; choose from {', '.join(FORMATS)}")
-    ort_dir = _ort_web_or_refuse() if fmt == "web" else None
-    if fmt != "safetensors":
-        _onnx_exporter_or_refuse()
     if Path(target).resolve() == out.resolve():
         raise GankitError(f"--out: {out} is the folder being exported; name another")
     lg = load_generator(target, device)  # a bad run or checkpoint is refused before anything is written
-    check_generates(lg, "gankit export")
+    translating = bool(lg.spec.in_channels)
+    if not translating:
+        check_generates(lg, "gankit export")
+    elif fmt == "web":
+        raise GankitError("--format web: the translating page is not built yet; export a translation run as safetensors or onnx")
+    ort_dir = _ort_web_or_refuse() if fmt == "web" else None
+    if fmt != "safetensors":
+        _onnx_exporter_or_refuse()
     check_writable(out, flag="--out")
-    for name in (META, ONNX, *PAGE_FILES, *ORT_WEB_FILES):  # what an earlier export of another format left
+    for name in (META, ONNX, ONNX_BACK, *PAGE_FILES, *ORT_WEB_FILES):  # what an earlier export of another format left
         (out / name).unlink(missing_ok=True)
     G = plain_generator(lg.G)
     meta = describe(lg)
     save_file({k: v.contiguous() for k, v in G.state_dict().items()}, str(out / WEIGHTS))
     meta["weights"] = {"file": WEIGHTS, "sha256": sha256_of(out / WEIGHTS), "tensors": len(G.state_dict())}
-    if fmt in ("onnx", "web"):
+    if fmt in ("onnx", "web") and translating:  # A to B in generator.onnx; a CycleGAN's B to A beside it
+        meta["onnx"] = write_translator_onnx(G.direction("AtoB") if hasattr(G, "ba") else G, out / ONNX)
+        if hasattr(G, "ba"):
+            meta["onnx_BtoA"] = write_translator_onnx(G.ba, out / ONNX_BACK)
+    elif fmt in ("onnx", "web"):
         meta["onnx"] = write_onnx(G, meta, out / ONNX)
     if ort_dir is not None:
         from importlib.resources import files

@@ -19,6 +19,7 @@ from .paths import sha256_of
 FORMAT = "gankit-generator"
 FORMAT_VERSION = 1
 META, WEIGHTS, ONNX = "generator.json", "generator.safetensors", "generator.onnx"
+ONNX_BACK = "generator_BtoA.onnx"  # a CycleGAN's second direction
 
 
 W_TRUNCATION = "w_avg + psi * (w - w_avg)"  # generator.json: truncation in W (input psi [1] of the ONNX graph)
@@ -49,7 +50,7 @@ def read_export(folder: str | Path, device: str | torch.device = "cpu") -> tuple
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .models import ARCHS, Spec
+    from .models import Spec, build_models
 
     folder = Path(folder)
     meta = read_meta(folder)
@@ -64,7 +65,7 @@ def read_export(folder: str | Path, device: str | torch.device = "cpu") -> tuple
         raise CheckpointError(f"{weights}: not a readable safetensors file ({str(e)[:160]})") from None
     try:
         spec = Spec(**{**meta["spec"], "shape": tuple(meta["spec"]["shape"])})
-        G = ARCHS.get(meta["arch"]).generator(spec)
+        G, _ = build_models(spec, meta["arch"], cycle=meta.get("family") == "cyclegan")
     except (TypeError, GankitError) as e:
         raise CheckpointError(f"{folder / META}: its architecture cannot be built ({e})") from None
     try:

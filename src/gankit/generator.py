@@ -26,6 +26,10 @@ class Generator:
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.meta.get("spec", {}).get("shape", []))) or "?"
+        if self.kind == "pairs":
+            t = self.meta.get("translation") or {}
+            return (f"<gankit.Generator {self.meta.get('arch', '?')} translator {t.get('input_channels', '?')} -> "
+                    f"{t.get('output_channels', '?')} channels ({', '.join(t.get('directions', []))}), step {self.step}, from {self.path}>")
         classes = f"{self.num_classes} classes" + (f" ({', '.join(self.class_names[:5])}{', ...' if self.num_classes > 5 else ''})"
                                                   if self.class_names else "") if self.num_classes else "unconditional"
         return f"<gankit.Generator {self.meta.get('arch', '?')} {self.kind} {shape}, {classes}, step {self.step}, from {self.path}>"
@@ -188,6 +192,9 @@ def describe(lg: Any) -> dict[str, Any]:
         "output": {"shape": list(data["shape"]), "layout": "NCHW" if data["kind"] == "image" else "N,2",
                    "range": [-1.0, 1.0] if data["kind"] == "image" else None},
         "data": {k: data.get(k) for k in ("name", "kind", "shape", "size", "num_classes", "fingerprint")},
+        **({"translation": {"input_channels": lg.spec.in_channels, "output_channels": lg.spec.shape[0], "multiple": lg.G.multiple,
+                            "context": lg.G.context, "directions": ["AtoB", "BtoA"] if hasattr(lg.G, "ba") else ["AtoB"]}}
+           if lg.spec.in_channels else {}),
         "step": lg.step, "training": {"images": lg.images, "wall_seconds": round(lg.wall, 1), "params_d": lg.params_d},
         "source": str(lg.path), "config": lg.cfg.to_dict(),
     }
