@@ -10,7 +10,9 @@ D step and takes more steps in the same minutes. The runs of one seed train side
 each, for --minutes of training. Each is then scored on the 1,000 held-out pairs by `gankit eval`
 (L1, PSNR, SSIM against the targets; FID and KID of the outputs against the targets, Inception), and
 so is the grey input itself (shown as colour: what a model that adds no colour scores).
-Writes results.json, results.md and triplets.png (rows: input, L1-only, pix2pix, target) into --out.
+`--methods cyclegan` trains configs/cyclegan_cpu.yaml instead (alone, two threads): A is the grey half of
+the training images, B the colour other half, so it never sees a pair; it is scored the same way.
+Writes results_METHODS.json / .md and triplets_METHODS.png (rows: input, each method, target) into --out.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_train.npz"
-METHODS = {"l1_only": ["loss.adversarial=0"], "pix2pix": []}
+METHODS = {"l1_only": ("pix2pix_cpu", ["loss.adversarial=0"]), "pix2pix": ("pix2pix_cpu", []), "cyclegan": ("cyclegan_cpu", [])}
 
 
 def split(cifar: Path, out: Path, held_out: int) -> tuple[Path, Path]:
@@ -40,9 +42,10 @@ def split(cifar: Path, out: Path, held_out: int) -> tuple[Path, Path]:
     return train, test
 
 
-def train(train_npz: Path, run: Path, minutes: float, seed: int, extra: list[str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gankit", "train", str(ROOT / "configs" / "pix2pix_cpu.yaml"), f"data.source={train_npz}",
-           f"train.max_minutes={minutes}", f"train.seed={seed}", "train.threads=1", "train.sample_every=2000", *extra, "--out", str(run)]
+def train(train_npz: Path, run: Path, minutes: float, seed: int, method: str, threads: int) -> subprocess.Popen:
+    preset, extra = METHODS[method]
+    cmd = [sys.executable, "-m", "gankit", "train", str(ROOT / "configs" / f"{preset}.yaml"), f"data.source={train_npz}",
+           f"train.max_minutes={minutes}", f"train.seed={seed}", f"train.threads={threads}", "train.sample_every=2000", *extra, "--out", str(run)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(run.with_suffix(".log"), "w"))
 
 
@@ -51,7 +54,7 @@ def evaluate(run: Path, test_npz: Path, n: int) -> dict:
 
     res = gk_evaluate(run, n=n, real=str(test_npz))
     metrics = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    return {k: res[k] for k in ("l1", "psnr", "ssim", "fid", "kid")} | {"steps": metrics["step"], "images": metrics["images"]}
+    return {k: res[k] for k in ("l1", "psnr", "ssim", "fid", "kid", "cycle") if k in res} | {"steps": metrics["step"], "images": metrics["images"]}
 
 
 def grey_baseline(test_npz: Path) -> dict:
@@ -95,6 +98,8 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/p2p_bench")
     ap.add_argument("--held-out", type=int, default=1000)
     ap.add_argument("--cifar", default=str(CIFAR), help="cifar10_train.npz (default: ../shared/data/cifar10/)")
+    ap.add_argument("--methods", nargs="+", default=["l1_only", "pix2pix"], choices=list(METHODS),
+                    help="trained side by side, one thread each (a single method: two threads)")
     a = ap.parse_args()
     cifar = Path(a.cifar)
     if not cifar.exists():
@@ -104,8 +109,9 @@ def main() -> None:
     train_npz, test_npz = split(cifar, out, a.held_out)
     results: dict = {"minutes": a.minutes, "seeds": a.seeds, "held_out": a.held_out, "runs": {}}
     for seed in a.seeds:
-        runs = {m: out / f"{m}_s{seed}" for m in METHODS}
-        procs = [train(train_npz, runs[m], a.minutes, seed, extra) for m, extra in METHODS.items() if not (runs[m] / "report.html").exists()]
+        runs = {m: out / f"{m}_s{seed}" for m in a.methods}
+        threads = 1 if len(a.methods) > 1 else 2
+        procs = [train(train_npz, runs[m], a.minutes, seed, m, threads) for m in a.methods if not (runs[m] / "report.html").exists()]
         for p in procs:
             if p.wait():
                 raise SystemExit(f"a training failed: see {out}/*.log")
@@ -113,18 +119,18 @@ def main() -> None:
             results["runs"][f"{m}_s{seed}"] = evaluate(run, test_npz, a.held_out)
             print(m, seed, results["runs"][f"{m}_s{seed}"], flush=True)
         if seed == a.seeds[0]:
-            triplets(runs, test_npz, out / "triplets.png")
+            triplets(runs, test_npz, out / f"triplets_{'_'.join(a.methods)}.png")
     results["grey_input"] = grey_baseline(test_npz)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / f"results_{'_'.join(a.methods)}.json").write_text(json.dumps(results, indent=1))
     lines = ["| method | L1 | PSNR (dB) | SSIM | FID | KID | steps |", "|---|---|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in a.methods:
         rs = [results["runs"][f"{m}_s{s}"] for s in a.seeds]
         med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
-        lines.append(f"| {m} (median of {len(rs)} seeds) | {med['l1']:.4f} | {med['psnr']:.2f} | {med['ssim']:.3f} | {med['fid']:.1f} | "
-                     f"{med['kid']:.4f} | {med['steps']:.0f} |")
+        lines.append(f"| {m} (median of {len(rs)} seed{'s' if len(rs) > 1 else ''}) | {med['l1']:.4f} | {med['psnr']:.2f} | {med['ssim']:.3f} | "
+                     f"{med['fid']:.1f} | {med['kid']:.4f} | {med['steps']:.0f} |")
     g = results["grey_input"]
     lines.append(f"| the grey input itself | {g['l1']:.4f} | {g['psnr']:.2f} | {g['ssim']:.3f} | {g['fid']:.1f} | {g['kid']:.4f} | - |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / f"results_{'_'.join(a.methods)}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

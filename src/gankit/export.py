@@ -104,6 +104,16 @@ class _ConditionalW(_Unconditional):
         return self.G(z, y, truncation=psi)
 
 
+def _save_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str], output: str, dims: dict[str, Any], path: Path) -> None:
+    """`module` (eval mode) as ONNX through torch's dynamo exporter, opset OPSET, one file; its chatter silenced."""
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(module.eval(), args, input_names=names, output_names=[output], opset_version=OPSET, dynamo=True,
+                                    dynamic_shapes=dims, verbose=False, optimize=True, external_data=False)
+    program.save(str(path), external_data=False)
+
+
 def write_onnx(G: nn.Module, meta: dict[str, Any], path: Path) -> dict[str, Any]:
     """G as ONNX (the dynamo exporter, opset 18, dynamic batch); returns the description of its inputs."""
     k = int(meta["num_classes"])
@@ -120,14 +130,7 @@ def write_onnx(G: nn.Module, meta: dict[str, Any], path: Path) -> dict[str, Any]
     if in_w:
         args, dims["psi"] = (*args, torch.full((1,), 0.7)), None
         names.append("psi")
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(wrapper(G).eval(), args, input_names=names,
-                                    output_names=["images" if meta["kind"] == "image" else "points"],
-                                    opset_version=OPSET, dynamo=True, dynamic_shapes=dims, verbose=False,
-                                    optimize=True, external_data=False)
-    program.save(str(path), external_data=False)
+    _save_onnx(wrapper(G), args, names, "images" if meta["kind"] == "image" else "points", dims, path)
     out_shape = ["batch", *meta["output"]["shape"]]
     return {"file": path.name, "opset": OPSET, "sha256": sha256_of(path),
             "inputs": {"z": ["batch", int(meta["z_dim"])], **({"y": ["batch", k]} if k else {}), **({"psi": [1]} if in_w else {})},
@@ -154,12 +157,7 @@ def write_translator_onnx(G: nn.Module, path: Path) -> dict[str, Any]:
     dims = {0: torch.export.Dim("batch"), 2: m * torch.export.Dim("h", min=1, max=MAX_SIDE // m),
             3: m * torch.export.Dim("w", min=1, max=MAX_SIDE // m)}
     x = torch.zeros(EXAMPLE_BATCH, G.in_channels, 2 * m, 3 * m)
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(_Translator(G).eval(), (x,), input_names=["image"], output_names=["translated"], opset_version=OPSET,
-                                    dynamo=True, dynamic_shapes={"image": dims}, verbose=False, optimize=True, external_data=False)
-    program.save(str(path), external_data=False)
+    _save_onnx(_Translator(G), (x,), ["image"], "translated", {"image": dims}, path)
     return {"file": path.name, "opset": OPSET, "sha256": sha256_of(path),
             "inputs": {"image": ["batch", G.in_channels, f"{m}*h", f"{m}*w"]},
             "output": {"name": "translated", "shape": ["batch", G.out_channels, f"{m}*h", f"{m}*w"]},
