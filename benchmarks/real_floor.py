@@ -38,11 +38,12 @@ def main() -> None:
     fb, _ = classify(model, ds.to_float(ib))
     fa, fb, pa = fa.double().numpy(), fb.double().numpy(), pa.double().numpy()
     if a.features == "inception":
-        from gankit.metrics.evaluate import _cached_real_features, _subset
+        from gankit.metrics.evaluate import _subset
+        from gankit.metrics.features import cached_real_features
         from gankit.metrics.features import FEATURE_NETS
 
         net = FEATURE_NETS.get("inception")(ds, None)
-        every = _cached_real_features(net, ds, _subset(len(ds), len(ds), 0), 0)  # row i = image i
+        every = cached_real_features(net, ds, _subset(len(ds), len(ds), 0), 0)  # row i = image i
         fa, fb = every[ia.numpy()], every[ib.numpy()]
     res = {"fid": core.fid(fb, fa)}
     res["kid"], res["kid_std"] = core.kid(fb, fa, subset_size=min(1000, len(fa)))

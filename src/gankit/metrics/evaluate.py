@@ -20,8 +20,8 @@ from ..paths import check_output_file
 from ..run import LoadedGenerator, check_generates, load_generator
 from ..sampling import generate, recalibrate_bn
 from . import core
-from .classifier import cache_dir, classify, get_classifier
-from .features import CLASSIFIER_CAVEAT, CLASSIFIER_SOURCES, FEATURE_NETS, as_saved
+from .classifier import classify, get_classifier
+from .features import CLASSIFIER_CAVEAT, CLASSIFIER_SOURCES, FEATURE_NETS, as_saved, cached_real_features
 
 ALL = ("fid", "kid", "pr", "dc", "is", "classes", "modes")
 CONFIDENT = 0.9  # a digit is "confidently recognisable" when the classifier gives it >= 0.9
@@ -50,24 +50,6 @@ def real_config(lg_data_cfg: DataConfig, source: str) -> DataConfig:
 def _subset(n_total: int, n: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randperm(n_total, generator=g)[: min(n, n_total)].sort().values
-
-
-def _cached_real_features(net, ds: Dataset, idx: torch.Tensor, seed: int) -> np.ndarray:
-    """Real features, cached per dataset content, feature network, sample count and seed."""
-    path = cache_dir() / f"real-{ds.fingerprint()}-{net.name}-{net.weights_sha256[:12]}-{len(idx)}-{seed}.npy"
-    if path.is_file():
-        try:
-            f = np.load(path, allow_pickle=False)
-            if f.shape == (len(idx), net.dim):
-                return f
-        except (OSError, ValueError):
-            pass
-    f = net.run(ds.to_float(idx))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, f)
-    tmp.replace(path)
-    return f
 
 
 def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], features: str | None, seed: int,
@@ -101,7 +83,7 @@ def evaluate_samples(fake: torch.Tensor, ds: Dataset, metrics: list[str], featur
             prov_net = {"name": net.name, "weights_sha256": net.weights_sha256, "dim": net.dim}
             if hasattr(net, "val_acc"):
                 weak.append(net.val_acc)
-            real_f = _cached_real_features(net, ds, idx, seed)
+            real_f = cached_real_features(net, ds, idx, seed)
             fake_f = net.run(fake)
             if "fid" in metrics:
                 res["fid"] = core.fid(real_f, fake_f)

@@ -175,3 +175,21 @@ def _classifier(ds: Dataset | None, path: str | None = None, batch: int = 500) -
     net = FeatureNet("classifier", digest, model.FEATURES, run, probs)
     net.val_acc = acc  # type: ignore[attr-defined]
     return net
+
+
+def cached_real_features(net, ds: Dataset, idx: torch.Tensor, seed: int) -> np.ndarray:
+    """Real features, cached per dataset content, feature network, sample count and seed."""
+    path = cache_dir() / f"real-{ds.fingerprint()}-{net.name}-{net.weights_sha256[:12]}-{len(idx)}-{seed}.npy"
+    if path.is_file():
+        try:
+            f = np.load(path, allow_pickle=False)
+            if f.shape == (len(idx), net.dim):
+                return f
+        except (OSError, ValueError):
+            pass
+    f = net.run(ds.to_float(idx))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, f)
+    tmp.replace(path)
+    return f

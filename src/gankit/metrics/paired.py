@@ -21,7 +21,7 @@ from ..version import __version__
 from ..data import Dataset
 from ..errors import GankitError
 from . import core
-from .features import FEATURE_NETS, as_saved
+from .features import FEATURE_NETS, as_saved, cached_real_features
 
 PAIRED = ("l1", "psnr", "ssim", "fid", "kid", "cycle")
 PSNR_CAP = 100.0  # dB for an image identical to its target (MSE 0)
@@ -107,9 +107,7 @@ def evaluate_translation(G: torch.nn.Module, ds: Dataset, metrics: list[str], n:
     if "fid" in metrics or "kid" in metrics:
         net = FEATURE_NETS.get(features or "inception")(ds, inception)
         prov_net = {"name": net.name, "weights_sha256": net.weights_sha256, "dim": net.dim}
-        from .evaluate import _cached_real_features
-
-        real_f, fake_f = _cached_real_features(net, ds, t_idx, seed), net.run(as_saved(out))  # targets' features cached per data and subset
+        real_f, fake_f = cached_real_features(net, ds, t_idx, seed), net.run(as_saved(out))  # targets' features cached per data and subset
         if "fid" in metrics:
             res["fid"] = core.fid(real_f, fake_f)
         if "kid" in metrics:

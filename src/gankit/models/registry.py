@@ -2,12 +2,9 @@
 themselves, one file each, register here when `gankit.models` is imported."""
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from torch import nn
 
 from ..config import ModelConfig
 from ..errors import ConfigError
@@ -120,19 +117,3 @@ def make_spec(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, data_k
     bn_d = cfg.norm_d == "batch" or (cfg.norm_d == "auto" and not cfg.sn_d and gp == 0)
     return Spec(shape, cfg.z_dim, cfg.width, cfg.depth, num_classes if cfg.conditional else 0, cfg.sn_d, cfg.sn_g, cfg.pac, bn_d,
                 cfg.d_extra, cfg.g_extra, tuple(cfg.widths), tuple(cfg.blocks), in_channels)
-
-
-def build_models(spec: Spec, arch_name: str, vae: bool = False, cycle: bool = False) -> tuple[nn.Module, nn.Module]:
-    """(G, D); with `vae`, D is the encoder: the same body, unconditioned, with a
-    2 * z_dim head (posterior mean and log-variance); with `cycle`, CycleGAN's pairs (`cycle.CycleG`, `cycle.CycleD`)."""
-    arch = ARCHS.get(arch_name)
-    if cycle:
-        from .cycle import cycle_models
-
-        return cycle_models(arch.generator, spec)
-    if vae:
-        enc = dataclasses.replace(spec, sn_d=False, num_classes=0, pac=1, bn_d=True)
-        return arch.generator(spec), arch.discriminator(enc, out_dim=2 * spec.z_dim)
-    return arch.generator(spec), arch.discriminator(spec)
-
-
