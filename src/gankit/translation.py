@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -160,10 +159,9 @@ def translate_tensor(G: nn.Module, a: torch.Tensor, tile: int = DEFAULT_TILE, ov
         G.train(was)
 
 
-def read_inputs(paths: list[str], channels: int) -> list[tuple[Path, Path, np.ndarray]]:
-    """(file, name relative to what was given, uint8 [C, H, W]) for each image file given or found in a
-    given folder; converted to the translator's input channels as training data are."""
-    from .data.images import IMAGE_EXTS, decode_file, to_array
+def find_inputs(paths: list[str]) -> list[tuple[Path, Path]]:
+    """(file, name relative to what was given) for each image file given or found in a given folder."""
+    from .data.images import IMAGE_EXTS
 
     found: list[tuple[Path, Path]] = []
     for given in paths:
@@ -177,7 +175,7 @@ def read_inputs(paths: list[str], channels: int) -> list[tuple[Path, Path, np.nd
             found.append((p, Path(p.name)))
         else:
             raise GankitError(f"{p}: no such file or folder")
-    return [(f, rel, to_array(decode_file(f), channels)) for f, rel in found]
+    return found
 
 
 def translator(G: nn.Module, direction: str, where: str) -> nn.Module:
@@ -210,14 +208,17 @@ def translate_files(target: str | Path, inputs: list[str], out: Path, tile: int 
     G = translator(lg.G, direction, "--direction")
     if overlap is not None and overlap < G.context:
         say(f"--overlap {overlap}: less than the network's context ({G.context} px); tiles differ from a whole-image translation near their edges")
-    images = read_inputs(inputs, G.in_channels)
+    from .data.images import decode_file, to_array
+
+    images = find_inputs(inputs)
     check_writable(out, flag="--out")
     written = []
     from tqdm import tqdm
 
     from . import console
 
-    for f, rel, arr in tqdm(images, desc="translating", unit="img", disable=console.is_quiet() or not console.on_terminal() or len(images) < 2):
+    for f, rel in tqdm(images, desc="translating", unit="img", disable=console.is_quiet() or not console.on_terminal() or len(images) < 2):
+        arr = to_array(decode_file(f), G.in_channels)  # one image held at a time, in the input's channels as training data were
         y = translate_tensor(G, torch.tensor(arr)[None].float() / 127.5 - 1.0, tile, overlap)
         img = to_uint8(y)[0]
         dest = (out / rel).with_suffix(".png")
