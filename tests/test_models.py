@@ -89,7 +89,7 @@ def test_bad_resolution_and_kind_are_config_errors():
         make_spec(ModelConfig(arch="mlp"), (1, 32, 32), 0, "image")
     with pytest.raises(ConfigError, match="model.conditional"):
         make_spec(ModelConfig(arch="dcgan", conditional=True), (1, 32, 32), 0, "image")
-    with pytest.raises(ConfigError, match="dcgan, fastgan, mlp, r3gan, resnet, stylegan2"):
+    with pytest.raises(ConfigError, match="dcgan, fastgan, mlp, r3gan, resnet, resnet_blocks, stylegan2, unet"):
         ARCHS.get("stylegan9")
 
 
