@@ -441,3 +441,18 @@ def test_export_onnx_translates_any_size_as_pytorch_does(tmp_path, capsys):
     assert "translator 1 -> 3 channels (AtoB)" in repr(gankit.load(tmp_path / "exp"))
     assert main(["export", str(tmp_path / "run"), "--format", "web", "--out", str(tmp_path / "web")]) == 2
     assert "the translating page is not built yet" in capsys.readouterr().err
+
+
+def test_a_corrupt_file_stops_the_load_naming_it_or_its_pair_is_skipped(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        _write(tmp_path / "p" / "A" / f"{i}.png", rng.integers(0, 255, (16, 16), dtype=np.uint8))
+        _write(tmp_path / "p" / "B" / f"{i}.png", rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    (tmp_path / "p" / "B" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    over = {"data.source": str(tmp_path / "p"), "data.pairs": "folders", "data.limit": "null", "train.batch_size": 2}
+    assert main(["train", *p2p_overrides(**over), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "p" / "B" / "2.png") in err, err
+    ds = load_dataset(make_config({}, p2p_overrides(**over, **{"data.on_bad_image": "skip"})).data)
+    assert len(ds) == 3 and ds.skipped == 1 and "skipped 1 pair(s)" in ds.notes[0]
+    assert str(tmp_path / "p" / "A" / "2.png") in ds.skipped_files[0]

@@ -288,8 +288,11 @@ def _load_pairs(cfg: DataConfig, check: Callable[[DataProbe], None]) -> Dataset:
         path = Path(cfg.source).expanduser()
         if not path.exists():
             raise DataError(f"{path}: no such file or folder (data.pairs={cfg.pairs} reads paired image files)")
-        a, b, _ = read_pairs(path, cfg, lambda n, ca, shape: check(DataProbe("pairs", shape, n, 0, in_channels=ca)))
-        return Dataset(torch.from_numpy(b), None, str(path), "pairs", inputs=torch.from_numpy(a))
+        a, b, skipped = read_pairs(path, cfg, lambda n, ca, shape: check(DataProbe("pairs", shape, n, 0, in_channels=ca)))
+        notes = [f"{path}: skipped {len(skipped)} pair(s) with a file that cannot be decoded ({', '.join(skipped[:3])}"
+                 f"{' and more' if len(skipped) > 3 else ''})"] if skipped else []
+        return Dataset(torch.from_numpy(b), None, str(path), "pairs", skipped=len(skipped), notes=notes,
+                       skipped_files=skipped[:20], inputs=torch.from_numpy(a))
 
     def as_pairs(probe: DataProbe) -> None:  # the input is made from the target: one grey channel
         if probe.kind != "image":

@@ -87,37 +87,44 @@ def _channels(img: Image.Image) -> int:
 
 
 def read_pairs(root: Path, cfg: DataConfig, check_size) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(inputs, targets, names) as uint8 [N, C, H, W] from paired files (`folders` or `ab`).
+    """(inputs, targets, the pairs skipped) as uint8 [N, C, H, W] from paired files (`folders` or `ab`); a
+    file that cannot be decoded stops the load naming it, or with data.on_bad_image=skip drops its pair.
     `check_size(n, in_channels, shape)` runs after listing and the first pair's header, before the rest is decoded."""
     if cfg.pairs == "folders":
         if not root.is_dir():
             raise DataError(f"{root}: data.pairs=folders needs a folder holding A/ and B/")
         files = match_folders(root)
-        names = [a.relative_to(root / "A").as_posix() for a, _ in files]
     else:
         found = _image_files(root) if root.is_dir() else ({root.stem: root} if root.suffix.lower() in IMAGE_EXTS else {})
         if not found:
             raise DataError(f"{root}: no images found for data.pairs=ab (looked for {', '.join(sorted(IMAGE_EXTS))})")
         files = [(f, f) for _, f in sorted(found.items())]
-        names = [k for k in sorted(found)]
     if cfg.limit is not None and cfg.limit < len(files):
         keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(files))[: cfg.limit])
-        files, names = [files[i] for i in keep], [names[i] for i in keep]
+        files = [files[i] for i in keep]
     xs, ys = [], []
-    for i, (fa, fb) in enumerate(files):
+    skipped: list[str] = []
+    for fa, fb in files:
+        try:
+            decoded = (decode_file(fa), decode_file(fb)) if cfg.pairs == "folders" else (decode_file(fa),)
+        except DataError:  # a file that cannot be decoded: its whole pair is skipped, or the run stops naming it
+            if cfg.on_bad_image != "skip":
+                raise
+            skipped.append(str(fa) if fa == fb else f"{fa} / {fb}")
+            continue
         if cfg.pairs == "folders":
-            a, b = decode_file(fa), decode_file(fb)
+            a, b = decoded
             if a.size != b.size:
                 raise DataError(f"{fa} is {a.size[0]}x{a.size[1]} but its partner {fb} is {b.size[0]}x{b.size[1]}: the two images of a pair must be the same size")
         else:
-            ab = decode_file(fa)
+            ab = decoded[0]
             w, h = ab.size
             if w % 2:
                 raise DataError(f"{fa}: {w}x{h} is not two images side by side (an odd width); data.pairs=ab expects A|B of equal widths")
             a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w, h))
         if cfg.direction == "BtoA":
             a, b = b, a
-        if i == 0:
+        if not xs:
             ca, cb = _channels(a), cfg.channels or _channels(b)
             side = cfg.resolution or None
             shape = (cb, side or b.size[1], side or b.size[0])
@@ -128,4 +135,6 @@ def read_pairs(root: Path, cfg: DataConfig, check_size) -> tuple[np.ndarray, np.
                             f"set data.resolution so that every pair is resized to one size")
         xs.append(x)
         ys.append(y)
-    return np.stack(xs), np.stack(ys), names
+    if not xs:
+        raise DataError(f"{root}: none of its {len(files)} pair(s) could be decoded (first: {skipped[0]})")
+    return np.stack(xs), np.stack(ys), skipped
