@@ -164,6 +164,18 @@ def write_translator_onnx(G: nn.Module, path: Path) -> dict[str, Any]:
             "note": f"height and width must be multiples of {m}, at most {MAX_SIDE}: pad (reflect) and crop back; values in [-1, 1]"}
 
 
+def stored_directions(G: nn.Module) -> dict[str, Any]:
+    """The semantic directions an export carries in generator.json (latent offsets: the ONNX graphs are unchanged):
+    sefa, and ganspace where the latent is a mapping network's w."""
+    from .latent.directions import METHODS, find_directions
+    from .latent.space import LatentSpace
+
+    space = LatentSpace.of(G)
+    if not hasattr(G, "latent_weight"):
+        return {}
+    return {m: find_directions(space, m).to_json() for m in METHODS if m == "sefa" or space.name == "w"}
+
+
 def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path:
     """Write the export folder `out` for the generator of `target` (a run folder or a checkpoint)."""
     from safetensors.torch import save_file
@@ -190,6 +202,8 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
     meta = describe(lg)
     save_file({k: v.contiguous() for k, v in G.state_dict().items()}, str(out / WEIGHTS))
     meta["weights"] = {"file": WEIGHTS, "sha256": sha256_of(out / WEIGHTS), "tensors": len(G.state_dict())}
+    if meta["kind"] == "image" and not translating:
+        meta["directions"] = stored_directions(G)
     if fmt in ("onnx", "web") and translating:  # A to B in generator.onnx; a CycleGAN's B to A beside it
         meta["onnx"] = write_translator_onnx(G.direction("AtoB") if hasattr(G, "ba") else G, out / ONNX)
         if hasattr(G, "ba"):

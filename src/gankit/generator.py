@@ -159,6 +159,99 @@ class Generator:
         return np.stack(out) if isinstance(images, np.ndarray) else out
 
 
+    # -- the latent space: projection, directions, edits (`gankit.latent`) --
+
+    def _space(self, what: str):
+        from .latent.space import LatentSpace
+
+        if self.kind != "image":
+            raise GankitError(f"{what}: {'a translation generator has no latent space' if self.kind == 'pairs' else 'a 2D generator makes points, not images'} "
+                              f"({self.path})")
+        return LatentSpace.of(self.net, str(self.path))
+
+    def latent_of(self, seed: int = 0, n: int = 1, label: int | str | None = None) -> torch.Tensor:
+        """The latents, in the generator's space (`latent_space`: z, or StyleGAN2's w), of `sample(n, seed, label=...)`'s
+        images: [n, dim]."""
+        space = self._space("latent_of")
+        z = self.latents(n, seed)
+        if space.name == "z":
+            return z
+        y = self._labels(n, label)
+        with torch.no_grad():
+            return space.G.mapping(z.to(self.device), None if y is None else y.to(self.device)).cpu()
+
+    @property
+    def latent_space(self) -> str:
+        """"z" (the input) or "w" (StyleGAN2's mapping network's output): where projections, directions and edits live."""
+        return self._space("latent_space").name
+
+    def project(self, images, label: int | str | None = None, steps: int = 300, perceptual: str = "inception",
+                w_plus: bool = False, noise: bool = True, seed: int = 0, progress: bool = True):
+        """Find the latents whose images match `images` (uint8 [H, W, C] / [N, H, W, C], PIL images, of any size:
+        resized and centre-cropped as the training data were). Returns a `latent.projection.Projection`: `.latent`,
+        `.labels`, `.images` (the reconstructions), `.pixel` and `.perceptual` distances, `.history`. `label`: the class
+        for a conditional generator (found when None); `w_plus`: StyleGAN2, one w per layer; `perceptual`: inception
+        (intermediate features of the FID network) or none; `noise`: also fit the noise maps (StyleGAN2, FastGAN)."""
+        from .latent.files import as_images
+        from .latent.projection import Options, project
+
+        space = self._space("project")
+        x = as_images(images, tuple(self.meta["output"]["shape"]))
+        y = None if label is None else self._labels(len(x), label)
+        start = self._encoder_start(x) if self.meta.get("family") == "vae" else None
+        return project(space, x, y, Options(steps=steps, perceptual=perceptual, w_plus=w_plus, noise=noise, seed=seed),
+                       start=start, progress=progress)
+
+    def _encoder_start(self, x: torch.Tensor) -> torch.Tensor | None:
+        """A VAE's latents for `x`: its encoder's mean, when the encoder is there (a run or checkpoint, not an export)."""
+        if is_export(self.path):
+            return None
+        from .models import build_models
+        from .run import load_generator
+        from .vae import encode
+
+        lg = load_generator(self.path)
+        _, E = build_models(lg.spec, lg.cfg.model.arch, vae=True)
+        E.load_state_dict(lg.state["D"])
+        with torch.no_grad():
+            return encode(E.eval(), x)[0]
+
+    def directions(self, method: str = "sefa", k: int = 8):
+        """Semantic directions in the latent space (`latent.directions.Directions`: unit `vectors` [k, dim], `std`,
+        `values`): sefa (every architecture) or ganspace (StyleGAN2's w). An export's stored ones when it has them."""
+        from .latent.directions import Directions, find_directions
+
+        space = self._space("directions")
+        stored = (self.meta.get("directions") or {}).get(method)
+        if stored is not None:
+            d = Directions.from_json(stored, space.dim, f"{self.path} directions")
+            if k <= len(d):
+                return Directions(d.method, d.space, d.vectors[:k], d.std[:k], d.values[:k])
+        return find_directions(space, method, k)
+
+    def edit(self, latent, direction: int, amount: float, method: str = "sefa", label: int | str | None = None) -> np.ndarray:
+        """The images of `latent` moved `amount` standard deviations along direction `direction` (of `directions(method)`):
+        uint8 [N, H, W, C]. `latent`: a projection (`project(...)`, with its classes and noise maps), a seed (the latent of
+        `sample(1, seed)`), or latents [N, dim] (w+: [N, layers, dim]) in `latent_space`; `label`: their class
+        (conditional z). Amount 0 gives the latent's own image."""
+        from .latent.directions import edit
+        from .latent.projection import Projection
+
+        space = self._space("edit")
+        dirs = self.directions(method, max(8, direction + 1))
+        noise = None
+        if isinstance(latent, Projection):
+            lat, y, noise = latent.latent, latent.labels, latent.noise
+        elif isinstance(latent, int):
+            lat, y = self.latent_of(latent, 1, label), self._labels(1, label)
+        else:
+            lat = torch.as_tensor(np.asarray(latent) if not isinstance(latent, torch.Tensor) else latent).float()
+            y = self._labels(len(lat), label) if space.name == "z" else None
+        lat = edit(space, space.check(lat).to(self.device), dirs, direction, amount)
+        with torch.no_grad(), space.with_noise(None if noise is None else [m.to(self.device) for m in noise]):
+            return self._finish(space.render(lat, None if y is None else y.to(self.device)).float().cpu())
+
+
 def load(path: str | Path, device: str = "cpu") -> Generator:
     """A generator from an export folder, a run folder (its newest valid checkpoint's G_ema) or a
     checkpoint file."""

@@ -159,25 +159,6 @@ def translate_tensor(G: nn.Module, a: torch.Tensor, tile: int = DEFAULT_TILE, ov
         G.train(was)
 
 
-def find_inputs(paths: list[str]) -> list[tuple[Path, Path]]:
-    """(file, name relative to what was given) for each image file given or found in a given folder."""
-    from .data.images import IMAGE_EXTS
-
-    found: list[tuple[Path, Path]] = []
-    for given in paths:
-        p = Path(given).expanduser()
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
-            if not files:
-                raise GankitError(f"{p}: no images found (looked for {', '.join(sorted(IMAGE_EXTS))}, recursively)")
-            found += [(f, f.relative_to(p)) for f in files]
-        elif p.is_file():
-            found.append((p, Path(p.name)))
-        else:
-            raise GankitError(f"{p}: no such file or folder")
-    return found
-
-
 def translator(G: nn.Module, direction: str, where: str) -> nn.Module:
     """The network that translates in `direction` (AtoB, BtoA): CycleGAN has one for each, pix2pix only AtoB."""
     if direction not in ("AtoB", "BtoA"):
@@ -208,9 +189,9 @@ def translate_files(target: str | Path, inputs: list[str], out: Path, tile: int 
     G = translator(lg.G, direction, "--direction")
     if overlap is not None and overlap < G.context:
         say(f"--overlap {overlap}: less than the network's context ({G.context} px); tiles differ from a whole-image translation near their edges")
-    from .data.images import decode_file, to_array
+    from .data.images import decode_file, find_images, to_array
 
-    images = find_inputs(inputs)
+    images = find_images(inputs)
     check_writable(out, flag="--out")
     written = []
     from tqdm import tqdm

@@ -122,3 +122,20 @@ def to_array(img: Image.Image, channels: int) -> np.ndarray:
         img = img.convert("RGB")
     a = np.asarray(img, dtype=np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def find_images(paths: list[str]) -> list[tuple[Path, Path]]:
+    """(file, name relative to what was given) for each image file given or found in a given folder."""
+    found: list[tuple[Path, Path]] = []
+    for given in paths:
+        p = Path(given).expanduser()
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+            if not files:
+                raise DataError(f"{p}: no images found (looked for {', '.join(sorted(IMAGE_EXTS))}, recursively)")
+            found += [(f, f.relative_to(p)) for f in files]
+        elif p.is_file():
+            found.append((p, Path(p.name)))
+        else:
+            raise DataError(f"{p}: no such file or folder")
+    return found

@@ -48,6 +48,10 @@ class Generator(nn.Module):
         self.out = sn(nn.ConvTranspose2d(chans[-1], spec.shape[0], 4, 2, 1), spec.sn_g)
         self.apply(_init)
 
+    def latent_weight(self) -> torch.Tensor:
+        """The weights that act first on z (SeFa): `fc`'s columns for z (the class embedding's left out)."""
+        return self.fc.weight[:, : self.z_dim]
+
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, class_embedding(self.embed, y).to(z.dtype)], 1)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .registry import Spec, register_arch
-from .layers import input_layer, noise_draw, sn
+from .layers import fixed_noise, input_layer, noise_draw, sn
 
 # channels per resolution as multiples of the base width (the paper's nfc_multi)
 MULT = {4: 16, 8: 8, 16: 4, 32: 2, 64: 2, 128: 1, 256: 0.5, 512: 0.25}
@@ -37,6 +37,7 @@ class Noise(nn.Module):
     """Per-pixel noise times a learned strength (starts at 0); a fixed draw in eval mode."""
 
     noise_input = True  # `layers.per_sample_noise` reaches it
+    fixed_draw = "const"  # the buffer used in eval mode (`layers.given_noise` replaces it)
 
     def __init__(self, res: int):
         super().__init__()
@@ -47,7 +48,7 @@ class Noise(nn.Module):
         if self.training:
             noise = noise_draw(self, x)
         else:
-            noise = self.const.to(x.dtype)[None, None]
+            noise = fixed_noise(self, x, self.const)
         return x + self.strength.to(x.dtype) * noise
 
 
@@ -88,6 +89,11 @@ class Generator(nn.Module):
             r *= 2
         self.sles = nn.ModuleDict({str(big): SLE(channels(w, small), channels(w, big), s) for big, small in SLE_FROM.items() if big <= res})
         self.to_image = sn(nn.Conv2d(channels(w, res), spec.shape[0], 3, padding=1), s)
+
+    def latent_weight(self) -> torch.Tensor:
+        """The weights that act first on z (SeFa): the 4x4 transposed conv's, [out values, z_dim]."""
+        w = self.init[0].weight  # [z_dim, channels, 4, 4]
+        return w.reshape(w.shape[0], -1).T
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.init(z[:, :, None, None])

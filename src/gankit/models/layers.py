@@ -124,6 +124,25 @@ def noise_draw(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(noise).to(x.device, x.dtype)
 
 
+def fixed_noise(module: nn.Module, x: torch.Tensor, const: torch.Tensor) -> torch.Tensor:
+    """Inference noise for a noise input: its fixed draw `const` [H, W] (deterministic samples), or the
+    maps [N, 1, H, W] a projection optimises while `given_noise` is in effect."""
+    given = getattr(module, "noise_given", None)
+    return const.to(x.dtype)[None, None] if given is None else given.to(x.dtype)
+
+
+@contextmanager
+def given_noise(layers: list[nn.Module], maps: list[torch.Tensor]) -> Iterator[None]:
+    """G's noise inputs `layers` (`noise_inputs(G)`, those with a fixed draw) use `maps` in eval mode."""
+    for m, n in zip(layers, maps, strict=True):
+        m.noise_given = n
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.noise_given = None
+
+
 class SeededDropout(nn.Module):
     """Dropout (training only) that is one of G's noise inputs: while `per_sample_noise` is in effect each
     sample's mask comes from its seed, so a sample of the global batch is masked alike on any number of processes."""

@@ -123,6 +123,10 @@ class Generator(nn.Module):
             self.stages.append(nn.Sequential(*layers))
         self.to_image = msr(nn.Conv2d(widths[-1], spec.shape[0], 1, bias=False))
 
+    def latent_weight(self) -> torch.Tensor:
+        """The weights that act first on z (SeFa): `project`'s columns for z (the class embedding's left out)."""
+        return self.project.weight[:, : self.z_dim]
+
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, class_embedding(self.embed, y).to(z.dtype)], 1)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .registry import Spec, register_arch
-from .layers import input_layer, noise_draw
+from .layers import fixed_noise, input_layer, noise_draw
 
 MAPPING_LAYERS = 4
 MAPPING_LR = 0.01
@@ -122,6 +122,7 @@ class StyleLayer(nn.Module):
     """Modulated 3x3 conv (after 2x upsampling when `up`), noise, bias, leaky ReLU."""
 
     noise_input = True  # `layers.per_sample_noise` reaches it
+    fixed_draw = "noise_const"  # the buffer used in eval mode (`layers.given_noise` replaces it)
 
     def __init__(self, c_in: int, c_out: int, w_dim: int, resolution: int, up: bool):
         super().__init__()
@@ -138,7 +139,7 @@ class StyleLayer(nn.Module):
         if self.training:  # fresh noise per sample; eval: the fixed buffer (deterministic samples)
             noise = noise_draw(self, x)
         else:
-            noise = self.noise_const.to(x.dtype)[None, None]
+            noise = fixed_noise(self, x, self.noise_const)
         x = x + noise * self.noise_strength.to(x.dtype) + self.bias.to(x.dtype)[None, :, None, None]
         return F.leaky_relu(x, SLOPE) * GAIN
 
@@ -193,6 +194,11 @@ class Generator(nn.Module):
             x = self.convs[2 * i + 2](x, ws[:, 2 * i + 2])
             img = F.interpolate(img, scale_factor=2, mode="bilinear", align_corners=False) + rgb(x, ws[:, 2 * i + 3])
         return img
+
+    def latent_weight(self) -> torch.Tensor:
+        """The weights that act first on w (SeFa), as StyleGAN2 editing uses them: every style conv's
+        affine map, stacked [sum of input channels, w_dim]; the toRGB layers' left out."""
+        return torch.cat([layer.conv.affine.weight * layer.conv.affine.w_gain for layer in self.convs])
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, truncation: float = 1.0,
                 mix: tuple[torch.Tensor, int] | None = None) -> torch.Tensor:
