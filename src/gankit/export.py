@@ -25,7 +25,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .errors import GankitError
-from .exported import META, ONNX, ONNX_BACK, WEIGHTS
+from .exported import META, ONNX, ONNX_BACK, ONNX_MAPPING, ONNX_SYNTHESIS, WEIGHTS
+from .latent.space import LatentSpace
 from .generator import describe
 from .paths import cache_dir, check_writable, sha256_of
 
@@ -137,6 +138,51 @@ def write_onnx(G: nn.Module, meta: dict[str, Any], path: Path) -> dict[str, Any]
             "output": {"name": "images" if meta["kind"] == "image" else "points", "shape": out_shape}}
 
 
+class _Mapping(_Unconditional):
+    """A mapping network's graph: `z`, `psi` [1] -> the truncated w [B, w_dim]."""
+
+    def forward(self, z: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.G.ws(z, None, truncation=psi)[:, 0]
+
+
+class _ConditionalMapping(_Unconditional):
+    """`z`, class weights `y` [B, K], `psi` [1] -> the truncated w [B, w_dim]."""
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.G.ws(z, y, truncation=psi)[:, 0]
+
+
+class _Synthesis(nn.Module):
+    """A synthesis network's graph: per-layer styles `ws` [B, layers, w_dim] -> images."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.G.synthesis(ws)
+
+
+def write_w_onnx(G: nn.Module, meta: dict[str, Any], out: Path) -> dict[str, Any]:
+    """For a generator whose latent space is w (StyleGAN2): mapping.onnx (z, y, psi -> w) and synthesis.onnx
+    (ws -> images) beside generator.onnx, which is their composition: the sampler page edits and shows
+    projections in w with them."""
+    k = int(meta["num_classes"])
+    batch = torch.export.Dim("batch")
+    z = torch.randn(EXAMPLE_BATCH, int(meta["z_dim"]), generator=torch.Generator().manual_seed(0))
+    args: tuple[torch.Tensor, ...] = (z, *((torch.eye(k)[torch.arange(EXAMPLE_BATCH) % k],) if k else ()), torch.full((1,), 0.7))
+    names = ["z", *(["y"] if k else []), "psi"]
+    _save_onnx((_ConditionalMapping if k else _Mapping)(G), args, names, "w", {"z": {0: batch}, **({"y": {0: batch}} if k else {}), "psi": None}, out / ONNX_MAPPING)
+    ws = G.ws(z, args[1] if k else None)
+    _save_onnx(_Synthesis(G), (ws,), ["ws"], "images", {"ws": {0: batch}}, out / ONNX_SYNTHESIS)
+    return {"mapping": {"file": ONNX_MAPPING, "sha256": sha256_of(out / ONNX_MAPPING),
+                        "inputs": {"z": ["batch", int(meta["z_dim"])], **({"y": ["batch", k]} if k else {}), "psi": [1]},
+                        "output": {"name": "w", "shape": ["batch", int(G.w_dim)]}},
+            "synthesis": {"file": ONNX_SYNTHESIS, "sha256": sha256_of(out / ONNX_SYNTHESIS),
+                          "inputs": {"ws": ["batch", int(G.num_ws), int(G.w_dim)]},
+                          "output": {"name": "images", "shape": ["batch", *meta["output"]["shape"]]}}}
+
+
 class _Translator(nn.Module):
     """The exported graph of a translation network: `image` [B, C_in, H, W] in [-1, 1] -> `translated`."""
 
@@ -165,10 +211,9 @@ def write_translator_onnx(G: nn.Module, path: Path) -> dict[str, Any]:
 
 
 def stored_directions(G: nn.Module) -> dict[str, Any]:
-    """The semantic directions an export carries in generator.json (latent offsets: the ONNX graphs are unchanged):
+    """The semantic directions an export carries in generator.json (latent offsets; generator.onnx is unchanged):
     sefa, and ganspace where the latent is a mapping network's w."""
     from .latent.directions import METHODS, find_directions
-    from .latent.space import LatentSpace
 
     space = LatentSpace.of(G)
     if not hasattr(G, "latent_weight"):
@@ -196,7 +241,7 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
     if fmt != "safetensors":
         _onnx_exporter_or_refuse()
     check_writable(out, flag="--out")
-    for name in (META, ONNX, ONNX_BACK, *PAGE_FILES, *ORT_WEB_FILES):  # what an earlier export of another format left
+    for name in (META, ONNX, ONNX_BACK, ONNX_MAPPING, ONNX_SYNTHESIS, *PAGE_FILES, *ORT_WEB_FILES):  # what an earlier export of another format left
         (out / name).unlink(missing_ok=True)
     G = plain_generator(lg.G)
     meta = describe(lg)
@@ -210,6 +255,8 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
             meta["onnx_BtoA"] = write_translator_onnx(G.ba, out / ONNX_BACK)
     elif fmt in ("onnx", "web"):
         meta["onnx"] = write_onnx(G, meta, out / ONNX)
+        if meta["kind"] == "image" and LatentSpace.of(G).name == "w":
+            meta["onnx_w"] = write_w_onnx(G, meta, out)
     if ort_dir is not None:
         from importlib.resources import files
 

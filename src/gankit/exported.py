@@ -20,6 +20,7 @@ FORMAT = "gankit-generator"
 FORMAT_VERSION = 1
 META, WEIGHTS, ONNX = "generator.json", "generator.safetensors", "generator.onnx"
 ONNX_BACK = "generator_BtoA.onnx"  # a CycleGAN's second direction
+ONNX_MAPPING, ONNX_SYNTHESIS = "mapping.onnx", "synthesis.onnx"  # a StyleGAN2's two halves, for edits in w
 
 
 W_TRUNCATION = "w_avg + psi * (w - w_avg)"  # generator.json: truncation in W (input psi [1] of the ONNX graph)

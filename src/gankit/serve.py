@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from .console import warn
 from .errors import GankitError
+from .latent.upload import MAX_BYTES as MAX_BODY  # the largest request body read: an upload
 
 MIME = {
     ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
@@ -57,8 +58,52 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self._answer(send_body=False)
 
+    def do_POST(self) -> None:  # noqa: N802
+        url, _, query = self.path.partition("?")
+        api = self.server.api.get(url)
+        if api is None:
+            self._plain(HTTPStatus.NOT_FOUND if url not in self.server.routes else HTTPStatus.METHOD_NOT_ALLOWED, "not found", True)
+            self.close_connection = True
+            return
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "upload: send a Content-Length"}, close=True)
+        elif int(length) > MAX_BODY:  # refused; read and dropped when not huge, so that the client hears why
+            left = int(length) if int(length) <= DRAIN_UP_TO else 0
+            while left > 0 and (chunk := self.rfile.read(min(left, 1 << 20))):
+                left -= len(chunk)
+            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"upload: {length} bytes, more than the {MAX_BODY >> 20} MiB allowed"}, close=True)
+        else:
+            self._api(api, "POST", query, self.rfile.read(int(length)))
+
+    def _api(self, api: Callable, method: str, query: str, body: bytes | None) -> None:
+        from urllib.parse import parse_qs
+
+        try:
+            status, answer = api(method, {k: v[-1] for k, v in parse_qs(query).items()}, body)
+        except GankitError as e:
+            status, answer = getattr(e, "status", 400), {"error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+        self._json(HTTPStatus(status), answer)
+
+    def _json(self, status: HTTPStatus, answer: dict, close: bool = False) -> None:
+        import json
+
+        body = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", MIME[".json"])
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
     def _answer(self, send_body: bool) -> None:
         url = self.path.split("?", 1)[0].split("#", 1)[0]  # not urlsplit: it reads //x/y as a host
+        if (api := self.server.api.get(url)) is not None and send_body:
+            self._api(api, "GET", self.path.split("?", 1)[1] if "?" in self.path else "", None)
+            return
         if url != "/" and url + "/" in self.server.routes:  # /sampler -> /sampler/ while it is a route
             self._redirect(url + "/")
             return
@@ -128,6 +173,7 @@ class GankitServer(ThreadingHTTPServer):
         self.mounts = sorted(((p if p.endswith("/") else p + "/", Path(f)) for p, f in mounts.items()), key=lambda m: -len(m[0]))
         self.home = home
         self.routes = dict(routes or {})  # exact paths answered by a function: (body, MIME type)
+        self.api: dict[str, Callable] = {}  # exact paths answered with JSON: (method, query, body) -> (status, object)
         super().__init__((host, port), _Handler)
 
     preparing: threading.Thread | None = None  # the sampler's background export (`run_server`)
@@ -155,6 +201,38 @@ class GankitServer(ThreadingHTTPServer):
         t = threading.Thread(target=self.serve_forever, name="gankit-serve", daemon=True)
         t.start()
         return t
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+DRAIN_UP_TO = 8 * MAX_BODY  # a refused body up to this size is read (and dropped) before the answer
+
+
+def projection_api(server: GankitServer, folder: Callable[[], Path | None]) -> None:
+    """`/api/project` on `server` when it listens on loopback: GET without a query says what it takes; POST an
+    image (the file's bytes; `?label=K` for a conditional model) to start its projection into the generator
+    exported in `folder()` (None while it is being prepared); GET `?id=ID` for its progress and result."""
+    from .latent.upload import MAX_BYTES, MAX_PIXELS, STEPS, Busy, ProjectionJobs
+
+    if server.server_address[0] not in LOOPBACK:
+        return
+    holder: dict[str, ProjectionJobs] = {}
+
+    def jobs() -> ProjectionJobs:
+        f = folder()
+        if f is None:
+            raise Busy("upload: the sampler is being prepared; try again in a moment")
+        if "jobs" not in holder:
+            holder["jobs"] = ProjectionJobs(f)
+        return holder["jobs"]
+
+    def api(method: str, query: dict[str, str], body: bytes | None) -> tuple[int, dict]:
+        if method == "POST":
+            return 202, {"id": jobs().submit(body or b"", query.get("label"))}
+        if "id" in query:
+            return 200, jobs().status(query["id"])
+        return 200, {"available": True, "max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "steps": STEPS}
+
+    server.api["/api/project"] = api
 
 
 def make_server(mounts: dict[str, Path], host: str = "127.0.0.1", port: int = 0, home: str | None = None,
@@ -242,6 +320,7 @@ def run_server(run: Path, host: str = "127.0.0.1", port: int = 0,
             on_ready(server.url + "sampler/")
 
     server.routes["/sampler/"] = lambda: (PREPARING.encode(), MIME[".html"])
+    projection_api(server, lambda: next((root for prefix, root in server.mounts if prefix == "/sampler/"), None))
     server.preparing = threading.Thread(target=prepare, name="gankit-sampler-export", daemon=True)
     server.preparing.start()
     return server, None
@@ -254,7 +333,9 @@ def serve_command(a: object) -> None:
     if not target.is_dir():
         raise GankitError(f"{target}: no such folder (give an export folder or a run folder)")
     if is_export(target):
-        server = make_server({"/": sampler_folder(target)}, a.host, a.port)  # type: ignore[attr-defined]
+        folder = sampler_folder(target)
+        server = make_server({"/": folder}, a.host, a.port)  # type: ignore[attr-defined]
+        projection_api(server, lambda: folder)
         print(f"serving the sampler page of {target} at {server.url} (Ctrl-C to stop)", flush=True)
     else:
         if not (target / "config.yaml").is_file() and not (target / "checkpoints").is_dir():
