@@ -247,3 +247,106 @@ def test_live_view_of_a_running_2d_run_follows_it(browser, tmp_path):
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def _slide(page, index, value):
+    before = page.evaluate("window.gankit.chosenRenders || 0")
+    page.locator(f"#dims input[data-dim='{index}']").fill(str(value))
+    page.wait_for_function(f"window.gankit.chosenRenders > {before}")
+    return page.evaluate("window.gankit.chosenState")
+
+
+@pytest.mark.parametrize("name", ["digits", "sg2"])
+def test_direction_sliders_edit_the_chosen_sample_as_python_does(exports, browser, name):
+    import json
+
+    import onnxruntime as ort
+    import torch
+
+    import gankit
+
+    folder = exports[name]
+    meta = json.loads((folder / "generator.json").read_text())
+    server, page, seen = _open(browser, folder)
+    try:
+        assert page.evaluate("document.body.dataset.state") == "ready", page.evaluate("window.gankit.errors")
+        page.wait_for_function("window.gankit.chosenState")
+        state = _slide(page, 0, 2)
+        state = _slide(page, 2, -1.5)
+        method = state["method"]
+        d = meta["directions"][method]
+        assert state["space"] == ("w" if name == "sg2" else "z") and state["amounts"][:3] == [2, 0, -1.5]
+        base = np.array(state["base"], np.float32)
+        expect = base + 2 * d["std"][0] * np.array(d["vectors"][0]) - 1.5 * d["std"][2] * np.array(d["vectors"][2])
+        assert np.abs(np.array(state["latent"]) - expect).max() < 1e-5
+        got = np.array(state["images"], np.float32).reshape(state["dims"])
+        lat = np.array(state["latent"], np.float32)[None]
+        if name == "sg2":  # the synthesis half, one w for every layer
+            ws = np.repeat(lat[:, None], meta["onnx_w"]["synthesis"]["inputs"]["ws"][1], 1)
+            ref = ort.InferenceSession(str(folder / "synthesis.onnx"), providers=["CPUExecutionProvider"]).run(None, {"ws": ws})[0]
+            y = None
+        else:
+            y = np.array(state["y"], np.float32)[None]
+            ref = _python_ort(folder, lat, y)
+        assert np.abs(got - ref).max() < 1e-4
+        assert len(np.unique(got.round(3))) > 20
+        # gankit's Python edit (PyTorch) of the same latent: direction 2 applied first, then direction 0 by the API
+        label = int(np.argmax(y)) if y is not None else None
+        half = torch.tensor(base - 1.5 * d["std"][2] * np.array(d["vectors"][2], np.float32))[None]
+        py = gankit.load(folder).edit(half, 0, 2.0, method=method, label=label)
+        shown = np.round((np.clip(got, -1, 1) + 1) * 127.5).transpose(0, 2, 3, 1)
+        assert py.shape == shown.shape and np.abs(py.astype(int) - shown).max() <= 1
+        # the hint strips: one per direction
+        assert page.locator("#dims canvas").count() == len(d["vectors"])
+        if name == "sg2":  # the other method's sliders
+            page.select_option("#method", "ganspace")
+            page.wait_for_function("window.gankit.chosenState.method === 'ganspace'")
+        assert not [m for m in seen["console"] if m[0] in ("error", "pageerror")]
+        page.screenshot(path=str(ARTIFACTS / f"sampler-directions-{name}.png"), full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_bring_your_own_image_projects_on_the_server_and_edits_in_the_page(exports, browser, tmp_path):
+    import base64
+    import io
+    import json
+
+    from PIL import Image
+
+    from gankit.serve import projection_api
+
+    folder = exports["sg2"]
+    meta = json.loads((folder / "generator.json").read_text())
+    server = make_server({"/": folder})
+    projection_api(server, lambda: folder, steps=20)
+    server.start()
+    try:
+        page = browser.new_page()
+        seen = []
+        page.on("console", lambda m: seen.append((m.type, m.text)))
+        page.on("pageerror", lambda e: seen.append(("pageerror", str(e))))
+        page.goto(server.url)
+        page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)", timeout=60_000)
+        assert page.is_visible("#upload-panel")
+        img = tmp_path / "mine.png"
+        Image.fromarray(np.random.default_rng(1).integers(0, 255, (30, 44, 3), dtype=np.uint8)).save(img)
+        page.set_input_files("#upload", str(img))
+        page.wait_for_function("document.body.dataset.upload === 'shown' || (window.gankit.upload || {}).state === 'refused'", timeout=120_000)
+        job = page.evaluate("window.gankit.upload")
+        assert job["state"] == "shown" and job["space"] == "w" and job["steps"] == 20, job
+        state = page.evaluate("window.gankit.chosenState")
+        assert state["source"] == "projection" and np.allclose(state["base"], job["latent"], atol=1e-6)
+        # the page's image of the projected latent is the server's reconstruction (to 8-bit rounding)
+        server_png = np.asarray(Image.open(io.BytesIO(base64.b64decode(job["image"].split(",", 1)[1]))).convert("L"), np.int32)
+        got = np.round((np.clip(np.array(state["images"]).reshape(16, 16), -1, 1) + 1) * 127.5)
+        assert np.abs(server_png - got).max() <= 1
+        assert "pixel distance" in page.text_content("#upload-status")
+        moved = _slide(page, 1, 3)
+        assert moved["source"] == "projection" and not np.allclose(moved["images"], state["images"])
+        assert meta["onnx_w"] and not [m for m in seen if m[0] in ("error", "pageerror")]
+        page.screenshot(path=str(ARTIFACTS / "sampler-upload.png"), full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()

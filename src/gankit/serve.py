@@ -164,6 +164,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def _no_projection(method: str, query: dict[str, str], body: bytes | None) -> tuple[int, dict]:
+    why = "this server does not project images (gankit serve does, when it listens on loopback)"
+    return (200, {"available": False, "why": why}) if method == "GET" else (404, {"error": why})
+
+
 class GankitServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -173,7 +178,9 @@ class GankitServer(ThreadingHTTPServer):
         self.mounts = sorted(((p if p.endswith("/") else p + "/", Path(f)) for p, f in mounts.items()), key=lambda m: -len(m[0]))
         self.home = home
         self.routes = dict(routes or {})  # exact paths answered by a function: (body, MIME type)
-        self.api: dict[str, Callable] = {}  # exact paths answered with JSON: (method, query, body) -> (status, object)
+        # exact paths answered with JSON: (method, query, body) -> (status, object); the sampler page asks
+        # /api/project whether it may offer projection (`projection_api` installs the real one)
+        self.api: dict[str, Callable] = {"/api/project": _no_projection}
         super().__init__((host, port), _Handler)
 
     preparing: threading.Thread | None = None  # the sampler's background export (`run_server`)
@@ -207,10 +214,11 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 DRAIN_UP_TO = 8 * MAX_BODY  # a refused body up to this size is read (and dropped) before the answer
 
 
-def projection_api(server: GankitServer, folder: Callable[[], Path | None]) -> None:
+def projection_api(server: GankitServer, folder: Callable[[], Path | None], steps: int = 0) -> None:
     """`/api/project` on `server` when it listens on loopback: GET without a query says what it takes; POST an
     image (the file's bytes; `?label=K` for a conditional model) to start its projection into the generator
-    exported in `folder()` (None while it is being prepared); GET `?id=ID` for its progress and result."""
+    exported in `folder()` (None while it is being prepared); GET `?id=ID` for its progress and result.
+    `steps`: of each projection (default `latent.upload.STEPS`)."""
     from .latent.upload import MAX_BYTES, MAX_PIXELS, STEPS, Busy, ProjectionJobs
 
     if server.server_address[0] not in LOOPBACK:
@@ -222,7 +230,7 @@ def projection_api(server: GankitServer, folder: Callable[[], Path | None]) -> N
         if f is None:
             raise Busy("upload: the sampler is being prepared; try again in a moment")
         if "jobs" not in holder:
-            holder["jobs"] = ProjectionJobs(f)
+            holder["jobs"] = ProjectionJobs(f, steps or STEPS)
         return holder["jobs"]
 
     def api(method: str, query: dict[str, str], body: bytes | None) -> tuple[int, dict]:
@@ -230,7 +238,7 @@ def projection_api(server: GankitServer, folder: Callable[[], Path | None]) -> N
             return 202, {"id": jobs().submit(body or b"", query.get("label"))}
         if "id" in query:
             return 200, jobs().status(query["id"])
-        return 200, {"available": True, "max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "steps": STEPS}
+        return 200, {"available": True, "max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "steps": steps or STEPS}
 
     server.api["/api/project"] = api
 

@@ -73,7 +73,7 @@ def _png_uri(x) -> str:
     from ..viz import grid_image
 
     buf = io.BytesIO()
-    grid_image(x[None], nrow=1, scale=1).save(buf, format="PNG")
+    grid_image(x[None], nrow=1, pad=0, scale=1).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 

@@ -25,14 +25,25 @@ export async function load(url = ".") {
   if (meta.format !== "gankit-generator" || !meta.onnx) {
     throw new Error(`gan.js: ${base}generator.json is not a gankit export with an ONNX graph`);
   }
-  const session = await ort.InferenceSession.create(base + meta.onnx.file, { executionProviders: ["wasm"] });
-  return new Model(meta, session);
+  const opts = { executionProviders: ["wasm"] };
+  const session = await ort.InferenceSession.create(base + meta.onnx.file, opts);
+  let w = null; // a generator whose latent space is w (StyleGAN2): its mapping and synthesis halves
+  if (meta.onnx_w) {
+    w = { mapping: await ort.InferenceSession.create(base + meta.onnx_w.mapping.file, opts),
+          synthesis: await ort.InferenceSession.create(base + meta.onnx_w.synthesis.file, opts) };
+  }
+  return new Model(meta, session, w);
 }
 
 export class Model {
-  constructor(meta, session) {
+  constructor(meta, session, w = null) {
     this.meta = meta;
     this.session = session;
+    this.w = w;
+    // where edits and projections live: "w" (mapping network's output, StyleGAN2) or "z"
+    this.space = w ? "w" : "z";
+    this.latentDim = w ? meta.onnx_w.synthesis.inputs.ws[2] : meta.z_dim;
+    this.numWs = w ? meta.onnx_w.synthesis.inputs.ws[1] : 1;
     this.zDim = meta.z_dim;
     this.numClasses = meta.num_classes;
     this.classNames = meta.class_names || [];
@@ -56,6 +67,43 @@ export class Model {
     const t = out[this.meta.onnx.output.name];
     return { data: t.data, dims: t.dims };
   }
+
+  /** The directions stored in the export for `method` ("sefa", "ganspace"): {vectors: [Float32Array], std, values}, or null. */
+  directions(method = "sefa") {
+    const d = (this.meta.directions || {})[method];
+    return d ? { method, space: d.space, vectors: d.vectors.map((v) => Float32Array.from(v)), std: d.std, values: d.values } : null;
+  }
+
+  /** The latents in this model's space of z (and y, psi) as sample() would use them: z itself, or w from the mapping network. */
+  async latentOf(z, y = null, psi = 1) {
+    if (!this.w) return Float32Array.from(z);
+    const batch = z.length / this.zDim;
+    const feeds = { z: new ort.Tensor("float32", z, [batch, this.zDim]), psi: new ort.Tensor("float32", Float32Array.of(psi), [1]) };
+    if (this.numClasses) feeds.y = new ort.Tensor("float32", y, [batch, this.numClasses]);
+    return (await this.w.mapping.run(feeds)).w.data;
+  }
+
+  /** The images of latents in this model's space [B * latentDim] (y: class weights, for a conditional z model). */
+  async render(latent, y = null) {
+    if (!this.w) return this.sample(latent, y, 1);
+    const batch = latent.length / this.latentDim, ws = new Float32Array(batch * this.numWs * this.latentDim);
+    for (let b = 0; b < batch; b++) {
+      for (let l = 0; l < this.numWs; l++) ws.set(latent.subarray(b * this.latentDim, (b + 1) * this.latentDim), (b * this.numWs + l) * this.latentDim);
+    }
+    const out = await this.w.synthesis.run({ ws: new ort.Tensor("float32", ws, [batch, this.numWs, this.latentDim]) });
+    return { data: out.images.data, dims: out.images.dims };
+  }
+}
+
+/** `latent` [dim] moved along directions: amounts[k] standard deviations of the prior along direction k. */
+export function edit(latent, dirs, amounts) {
+  const out = Float32Array.from(latent);
+  amounts.forEach((a, k) => {
+    if (!a) return;
+    const v = dirs.vectors[k], s = a * dirs.std[k];
+    for (let i = 0; i < out.length; i++) out[i] += s * v[i];
+  });
+  return out;
 }
 
 /** A seeded stream of uniform numbers in (0, 1): mulberry32. */
