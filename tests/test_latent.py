@@ -263,3 +263,98 @@ def test_the_inception_perceptual_distance_is_zero_for_the_same_image_and_grows_
     shifted = (x[:, :1] + 0.3).clamp(-1, 1).requires_grad_(True)
     d(shifted, x[:, :1]).sum().backward()
     assert float(shifted.grad.abs().sum()) > 0
+
+
+def _request(server, method, path, body=None):
+    import http.client
+
+    host, port = server.server_address[:2]
+    c = http.client.HTTPConnection(host, port, timeout=60)
+    try:
+        c.request(method, path, body=body)
+        r = c.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        c.close()
+
+
+def _png(w, h, seed=0):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _bomb_png(w, h):
+    """A valid PNG header claiming w x h pixels, with a few bytes of data: decoding it would need w * h bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_the_upload_endpoint_refuses_bad_uploads_in_one_line_and_keeps_serving(runs, tmp_path):
+    import time
+
+    from gankit.latent.upload import MAX_BYTES
+    from gankit.serve import make_server, projection_api
+
+    exp = export(runs / "dcgan_cond", "safetensors", tmp_path / "x")
+    server = make_server({"/": exp})
+    projection_api(server, lambda: exp, steps=3)
+    server.start()
+    try:
+        rng = np.random.default_rng(0)
+        png = _png(20, 12)
+        bad = [(b"", 400, "empty"), (b"hello, not an image", 400, "not an image"), (png[: len(png) // 2], 400, "not a readable image"),
+               (_bomb_png(50_000, 50_000), 400, "pixels allowed"), (_bomb_png(5000, 5000), 400, "5000x5000 pixels, more than"), (b"x" * (MAX_BYTES + 1), 413, "more than the 8 MiB"),
+               (b"GIF89a" + bytes(rng.integers(0, 256, 200, dtype=np.uint8)), 400, "upload: not")]
+        bad += [(bytes(rng.integers(0, 256, int(rng.integers(1, 5000)), dtype=np.uint8)), 400, "upload:") for _ in range(30)]
+        for body, status, msg in bad:
+            code, answer = _request(server, "POST", "/api/project", body)
+            assert code == status and msg in answer["error"] and "\n" not in answer["error"], (code, answer, body[:20])
+        code, answer = _request(server, "POST", "/api/project?label=99", png)
+        assert code == 400 and "label: must be 0..9" in answer["error"]
+        assert _request(server, "GET", "/api/project?id=nothing")[0] == 400
+        # still serving: the page's files, and a good upload projects
+        assert _request(server, "GET", "/api/project") == (200, {"available": True, "max_bytes": MAX_BYTES, "max_pixels": 4096 * 4096, "steps": 3})
+        code, answer = _request(server, "POST", "/api/project", png)
+        assert code == 202
+        for _ in range(200):
+            code, job = _request(server, "GET", f"/api/project?id={answer['id']}")
+            if job["state"] != "running":
+                break
+            time.sleep(0.1)
+        assert job["state"] == "done" and len(job["latent"]) == 8 and 0 <= job["label"] < 10 and job["image"].startswith("data:image/png;base64,")
+        assert sorted(p.name for p in exp.iterdir()) == ["generator.json", "generator.safetensors"]  # nothing written beside the export
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_upload_endpoint_is_only_offered_on_loopback_and_not_by_a_plain_server(tmp_path):
+    from gankit.serve import make_server, projection_api
+
+    server = make_server({"/": tmp_path}, host="0.0.0.0")
+    projection_api(server, lambda: tmp_path)
+    server.start()
+    try:
+        host = server.server_address[1]
+        import http.client
+
+        c = http.client.HTTPConnection("127.0.0.1", host, timeout=10)
+        c.request("GET", "/api/project")
+        assert json.loads(c.getresponse().read())["available"] is False
+        c.request("POST", "/api/project", body=_png(4, 4))
+        r = c.getresponse()
+        assert r.status == 404 and "does not project images" in json.loads(r.read())["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
