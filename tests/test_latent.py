@@ -358,3 +358,22 @@ def test_the_upload_endpoint_is_only_offered_on_loopback_and_not_by_a_plain_serv
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_training_writes_the_directions_the_report_shows(runs):
+    from PIL import Image
+
+    from gankit.latent.files import read_directions
+    from gankit.report import build_report
+
+    for name, methods in (("stylegan2", ["ganspace", "sefa"]), ("dcgan_cond", ["sefa"])):
+        folder = runs / name / "directions"
+        assert sorted(p.name for p in folder.glob("strips_*.png")) == [f"strips_{m}.png" for m in methods]
+        found = read_directions(folder / "directions.json", 8)  # z_dim 8; the width-4 StyleGAN2 has w_dim 8
+        # the checkpoint's G_ema gives the same directions (as many as written: `gankit directions --k 3` may have rewritten them)
+        again = gankit.load(runs / name).directions(methods[0], len(found[methods[0]]))
+        assert torch.allclose(found[methods[0]].vectors, again.vectors, atol=1e-5)
+        html = build_report(runs / name)
+        assert "Directions in the latent space" in html and html.count('directions" src="data:image/png;base64,') == len(methods)
+        w, h = Image.open(folder / "strips_sefa.png").size
+        assert h > w  # directions x 3 rows of 7 images

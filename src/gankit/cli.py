@@ -86,19 +86,17 @@ def _project(a: argparse.Namespace) -> int:
 def _directions(a: argparse.Namespace) -> int:
     from .exported import is_export
     from .generator import load
-    from .latent.directions import METHODS
-    from .latent.files import save_strips, strips_file, write_directions
+    from .latent.files import strips_file, write_run_directions
 
     g = load(a.run, a.device)
     space = g._space("gankit directions")
     if a.out is None and (is_export(a.run) or not Path(a.run).is_dir()):
         raise GankitError("--out: give a folder (the default, RUN/directions, is for a run folder)")
     out = Path(a.out) if a.out else Path(a.run) / "directions"
-    methods = [a.method] if a.method else [m for m in METHODS if m == "sefa" or space.name == "w"]
-    found = {m: g.directions(m, a.k) for m in methods}
-    write_directions(found, out)
+    if a.method == "ganspace" and space.name != "w":
+        g.directions("ganspace")  # refused with the reason
+    found = write_run_directions(g.net, out, [a.method] if a.method else None, a.k, a.seed)
     for m, d in found.items():
-        save_strips(space, d, out / strips_file(m), seed=a.seed)
         print(f"{m} in {d.space}: {len(d)} directions; {'singular values' if m == 'sefa' else 'variances'} "
               + ", ".join(f"{v:.3g}" for v in d.values.tolist()))
     print(f"wrote {out}/directions.json and {', '.join(strips_file(m) for m in found)} (each direction: rows of samples from -3 to +3 std)")

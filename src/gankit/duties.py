@@ -129,8 +129,22 @@ class Duties:
         keep = p.cfg.train.keep_checkpoints
         path = save_checkpoint(state, self.ckpt_dir, p.step, keep) if self.world.main else checkpoint_path(self.ckpt_dir, p.step)
         self.world.barrier()
+        self.directions()
         self.report()
         return path
+
+    def directions(self) -> None:
+        """RUN/directions/ (the report's strips): semantic directions of G_ema at this checkpoint (rank 0, image
+        generators with `latent_weight`); a failure is a warning, never the end of training."""
+        p = self.p
+        if not (self.world.main and p.cfg.log.report and self.meta.get("kind") == "image" and hasattr(p.G_ema, "latent_weight")):
+            return
+        from .latent.files import write_run_directions
+
+        try:
+            write_run_directions(p.G_ema, self.out / "directions")
+        except Exception as e:  # noqa: BLE001
+            warn(f"directions not written: {type(e).__name__}: {e}")
 
     def _record(self, f) -> None:
         if self.world.main:

@@ -357,6 +357,19 @@ def build_report(run: Path, live: bool = False) -> str:
         body.append(f'<h2>VAE reconstructions</h2><p class="muted">rows: real images, then their reconstructions (step {_step_of(recons[-1])})</p>'
                     f'<img alt="reconstructions" src="{data_uri(recons[-1].read_bytes(), "image/png")}">')
 
+    # directions in the latent space (written at each checkpoint: duties.directions, or gankit directions)
+    strips = sorted((run / "directions").glob("strips_*.png")) if (run / "directions").is_dir() else []
+    if strips:
+        body.append("<h2>Directions in the latent space</h2><p class=\"muted\">each group of rows is one direction, strongest first: "
+                    "3 samples (one per row) moved from -3 to +3 standard deviations of the prior along it, from G_ema at the newest "
+                    f"checkpoint. Apply one with <code>gankit edit {esc(run)} --seed S --direction K --amount A</code>; "
+                    "move them on your own images in the sampler page.</p><div class=\"grids\">")
+        for path in strips:
+            method = path.stem.removeprefix("strips_")
+            body.append(f'<figure><img alt="{esc(method)} directions" src="{data_uri(path.read_bytes(), "image/png")}">'
+                        f'<figcaption>{esc(method)}</figcaption></figure>')
+        body.append("</div>")
+
     # the 2D view
     snaps = read_jsonl(run / "snapshots.jsonl", notes)
     if snaps:
@@ -417,7 +430,7 @@ def write_report(run: Path) -> Path:
 def live_stamp(run: Path) -> str:
     """Changes whenever a file the report reads changes."""
     parts = []
-    for name in ("metrics.jsonl", "health.jsonl", "snapshots.jsonl", "eval.json", "config.yaml"):
+    for name in ("metrics.jsonl", "health.jsonl", "snapshots.jsonl", "eval.json", "config.yaml", "directions/directions.json"):
         p = run / name
         if p.is_file():
             st = p.stat()

@@ -128,6 +128,26 @@ def save_strips(space, dirs: Directions, path: Path, seed: int = 0, seeds: int =
     return path
 
 
+def write_run_directions(G, out: Path, methods: list[str] | None = None, k: int = 8, seed: int = 0) -> dict[str, Directions]:
+    """directions.json and strips_METHOD.png in `out` for generator `G` (run in eval mode meanwhile):
+    `methods` (default sefa, and ganspace where the latent is w), `k` directions each."""
+    from .directions import METHODS, find_directions
+    from .space import LatentSpace
+
+    was = G.training
+    G.eval()
+    try:
+        space = LatentSpace.of(G)
+        methods = methods or [m for m in METHODS if m == "sefa" or space.name == "w"]
+        found = {m: find_directions(space, m, k) for m in methods}
+        write_directions(found, out)
+        for m, d in found.items():
+            save_strips(space, d, out / strips_file(m), seed=seed)
+        return found
+    finally:
+        G.train(was)
+
+
 def read_directions(path: Path, dim: int) -> dict[str, Directions]:
     """directions.json (method -> Directions), checked against the latent's width."""
     try:
