@@ -7,7 +7,8 @@ baseline of the nearest of 10,000 random samples; and seconds per projection at 
 
 quality: `--n` images (default 8) are projected `--seeds` times (the random start and the noise differ) for each
 of `--steps` (each a whole projection with its own schedule), with the perceptual term (Inception features) and,
-with --pixel-only too, without it. Both distances are measured on every result: pixel MSE on [-1, 1] images and the
+with --pixel-only too, without it, and with --fixed-noise, without fitting the noise inputs (as the sampler
+page's uploads are projected). Both distances are measured on every result: pixel MSE on [-1, 1] images and the
 Inception feature distance (`metrics.perceptual`). The baseline: for each image the nearest (pixel MSE) of 10,000
 random samples of the generator (classes in turn for a conditional one). Medians over seeds of the mean over
 images. `--images digits`: scikit-learn's 1,797 8x8 digits (another data set than MNIST, so never trained on),
@@ -76,17 +77,18 @@ def quality(a: argparse.Namespace) -> dict:
     torch.set_num_threads(a.threads)
     g = gankit.load(a.run)
     space = g._space("benchmark")
-    targets = as_images(images_of(a.images, a.n), tuple(g.meta["output"]["shape"]))
+    targets = as_images(list(images_of(a.images, a.n)), tuple(g.meta["output"]["shape"]))
     perceptual = InceptionDistance()
     out: dict = {"run": str(a.run), "arch": g.meta["arch"], "space": space.name, "images": a.images, "n": a.n, "seeds": a.seeds,
                  "baseline": nearest_of_random(g, space, targets, perceptual), "projections": []}
-    variants = [("pixel+perceptual", "inception")] + ([("pixel only", "none")] if a.pixel_only else [])
-    for name, per in variants:
+    variants = [("pixel+perceptual", "inception", True)] + ([("pixel only", "none", True)] if a.pixel_only else [])
+    variants += [("pixel+perceptual, fixed noise", "inception", False)] if a.fixed_noise else []
+    for name, per, noise in variants:
         for steps in a.steps:
             rows = []
             for seed in a.seeds:
                 t0 = time.perf_counter()
-                p = project(space, targets, None, Options(steps=steps, perceptual=per, seed=seed), perceptual=perceptual if per != "none" else None,
+                p = project(space, targets, None, Options(steps=steps, perceptual=per, noise=noise, seed=seed), perceptual=perceptual if per != "none" else None,
                             progress=False)
                 secs = time.perf_counter() - t0
                 with torch.no_grad():
@@ -151,6 +153,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[25, 100, 400])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--pixel-only", action="store_true", help="quality: also project without the perceptual term")
+    ap.add_argument("--fixed-noise", action="store_true", help="quality: also keep the noise inputs' fixed draw (as the sampler page's uploads)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
