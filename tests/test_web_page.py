@@ -350,3 +350,55 @@ def test_bring_your_own_image_projects_on_the_server_and_edits_in_the_page(expor
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def translators(tmp_path_factory):
+    need("chromium", shutil.which("chromium") is not None)
+    need(f"onnxruntime-web at {ORT_WEB}", ORT_WEB.is_dir())
+    from .test_translation import cyc_overrides, p2p_overrides
+
+    root = tmp_path_factory.mktemp("web-translate")
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANKIT_CACHE", str(root / "cache"))
+        mp.setenv("GANKIT_ORT_WEB", str(ORT_WEB))
+        for name, opts in {"pix2pix": p2p_overrides, "cyclegan": cyc_overrides}.items():
+            train(make_config({}, opts(**{"train.steps": 2, "train.checkpoint_every": 2})), root / name, quiet=True)
+            out[name] = export(root / name, "web", root / f"{name}-web")
+    return out
+
+
+@pytest.mark.parametrize("name", ["pix2pix", "cyclegan"])
+def test_translating_page_translates_a_local_image_as_python_does(translators, browser, tmp_path, name):
+    from PIL import Image
+
+    import gankit
+
+    folder = translators[name]
+    img = tmp_path / "photo.png"  # colour, an odd size: padded to the network's multiple and cropped back
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (21, 35, 3), dtype=np.uint8)).save(img)
+    server, page, seen = _open(browser, folder)
+    try:
+        assert page.evaluate("document.body.dataset.state") == "ready", page.evaluate("window.gankit.errors")
+        g = gankit.load(folder)
+        for k, direction in enumerate(["AtoB", "BtoA"] if name == "cyclegan" else ["AtoB"]):
+            if direction == "BtoA":
+                page.select_option("#direction", "BtoA")
+            else:
+                page.set_input_files("#file", str(img))
+            page.wait_for_function(f"window.gankit.translations >= {k + 1}")
+            last = page.evaluate("window.gankit.last")
+            assert last["direction"] == direction and last["width"] == 35 and last["height"] == 21
+            out = np.array(last["output"], np.float32).reshape(last["dims"])
+            shown = np.round((np.clip(out[0], -1, 1) + 1) * 127.5).transpose(1, 2, 0).astype(int)
+            ref = g.translate(Image.open(img), direction=direction).astype(int)  # read as training data were: grey by Pillow's luminance
+            assert shown.shape == ref.shape and np.abs(shown - ref).max() <= 1, np.abs(shown - ref).max()
+            canvas = np.array(page.evaluate("""() => Array.from(document.getElementById('output').getContext('2d')
+                .getImageData(0, 0, 35, 21).data)""")).reshape(21, 35, 4)[..., :3]
+            assert np.abs(canvas - np.broadcast_to(shown, canvas.shape)).max() <= 1  # what is drawn
+        assert not [m for m in seen["console"] if m[0] in ("error", "pageerror")]
+        page.screenshot(path=str(ARTIFACTS / f"translate-{name}.png"), full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()

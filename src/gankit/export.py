@@ -35,6 +35,7 @@ OPSET = 18
 ORT_WEB_VERSION = "1.30.0"  # the npm package `onnxruntime-web`, installed by `make web`
 ORT_WEB_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")  # the wasm build, one file of glue
 PAGE_FILES = ("index.html", "gan.js")
+TRANSLATING_PAGE = "translate.html"  # index.html of a translation run's web export
 EXAMPLE_BATCH = 2  # the exporter freezes a batch of 1 into the graph (pytorch/pytorch#151582)
 
 
@@ -235,8 +236,6 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
     translating = bool(lg.spec.in_channels)
     if not translating:
         check_generates(lg, "gankit export")
-    elif fmt == "web":
-        raise GankitError("--format web: the translating page is not built yet; export a translation run as safetensors or onnx")
     ort_dir = _ort_web_or_refuse() if fmt == "web" else None
     if fmt != "safetensors":
         _onnx_exporter_or_refuse()
@@ -261,8 +260,9 @@ def export(target: str | Path, fmt: str, out: Path, device: str = "cpu") -> Path
         from importlib.resources import files
 
         page = files("gankit") / "web"
-        for name in PAGE_FILES:
-            (out / name).write_bytes((page / name).read_bytes())
+        for name in PAGE_FILES:  # a translation run's page is the translating one
+            source = TRANSLATING_PAGE if translating and name == "index.html" else name
+            (out / name).write_bytes((page / source).read_bytes())
         for name in ORT_WEB_FILES:
             shutil.copyfile(ort_dir / name, out / name)
         meta["web"] = {"onnxruntime_web": ORT_WEB_VERSION, "files": [*PAGE_FILES, *ORT_WEB_FILES]}

@@ -183,3 +183,76 @@ export function toImageData(out, index) {
   }
   return img;
 }
+
+/** Load a translation export (pix2pix, CycleGAN): generator.onnx (A to B) and a CycleGAN's generator_BtoA.onnx. */
+export async function loadTranslator(url = ".") {
+  const base = url.endsWith("/") ? url : url + "/";
+  const res = await fetch(base + "generator.json");
+  if (!res.ok) throw new Error(`gan.js: ${base}generator.json: HTTP ${res.status}`);
+  const meta = await res.json();
+  if (meta.format !== "gankit-generator" || !meta.translation || !meta.onnx) {
+    throw new Error(`gan.js: ${base}generator.json is not a gankit translation export with an ONNX graph`);
+  }
+  const opts = { executionProviders: ["wasm"] };
+  const sessions = { AtoB: await ort.InferenceSession.create(base + meta.onnx.file, opts) };
+  if (meta.onnx_BtoA) sessions.BtoA = await ort.InferenceSession.create(base + meta.onnx_BtoA.file, opts);
+  return new Translator(meta, sessions);
+}
+
+export class Translator {
+  constructor(meta, sessions) {
+    this.meta = meta;
+    this.sessions = sessions;
+    this.inChannels = meta.translation.input_channels;
+    this.outChannels = meta.translation.output_channels;
+    this.multiple = meta.translation.multiple;
+    this.directions = Object.keys(sessions);
+  }
+
+  /** ImageData (RGBA) -> {data, dims [1, C, H, W]} in [-1, 1] at its own size. The image is read as gankit reads files
+   * (grey: Pillow's luminance), padded to a multiple of the network's by reflection (edge copies when the image is
+   * smaller than the pad) and cropped back, as `gankit translate` does; a CycleGAN's B to A is the reverse direction,
+   * whose input has the other domain's channels. */
+  async translate(imageData, direction = "AtoB") {
+    const session = this.sessions[direction];
+    if (!session) throw new Error(`gan.js: this translator has no ${direction} direction`);
+    const cin = direction === "AtoB" ? this.inChannels : this.outChannels, cout = direction === "AtoB" ? this.outChannels : this.inChannels;
+    const { width: w, height: h } = imageData, m = this.multiple;
+    const ph = m * Math.ceil(h / m), pw = m * Math.ceil(w / m);
+    const reflect = ph - h < h && pw - w < w;
+    const at = (i, n) => (i < n ? i : reflect ? 2 * (n - 1) - i : n - 1);
+    const x = new Float32Array(cin * ph * pw), px = imageData.data;
+    for (let r = 0; r < ph; r++) {
+      for (let c = 0; c < pw; c++) {
+        const p = (at(r, h) * w + at(c, w)) * 4;
+        if (cin === 1) {
+          x[r * pw + c] = lumaOf(px[p], px[p + 1], px[p + 2]) / 127.5 - 1;
+        } else {
+          for (let ch = 0; ch < 3; ch++) x[ch * ph * pw + r * pw + c] = px[p + ch] / 127.5 - 1;
+        }
+      }
+    }
+    const out = await session.run({ image: new ort.Tensor("float32", x, [1, cin, ph, pw]) });
+    const y = out.translated.data, data = new Float32Array(cout * h * w);
+    for (let ch = 0; ch < cout; ch++) {
+      for (let r = 0; r < h; r++) data.set(y.subarray(ch * ph * pw + r * pw, ch * ph * pw + r * pw + w), ch * h * w + r * w);
+    }
+    return { data, dims: [1, cout, h, w] };
+  }
+}
+
+/** Pillow's luminance of an RGB pixel ("L" mode: ITU-R 601-2, in its integer arithmetic). */
+export function lumaOf(r, g, b) {
+  return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
+}
+
+/** An RGBA ImageData as the grey image a one-channel network sees. */
+export function greyImageData(rgba) {
+  const out = new ImageData(rgba.width, rgba.height);
+  for (let p = 0; p < rgba.data.length; p += 4) {
+    const v = lumaOf(rgba.data[p], rgba.data[p + 1], rgba.data[p + 2]);
+    out.data[p] = out.data[p + 1] = out.data[p + 2] = v;
+    out.data[p + 3] = 255;
+  }
+  return out;
+}
