@@ -76,7 +76,7 @@ def quality(a: argparse.Namespace) -> dict:
 
     torch.set_num_threads(a.threads)
     g = gankit.load(a.run)
-    space = g._space("benchmark")
+    space = g.space("benchmark")
     targets = as_images(list(images_of(a.images, a.n)), tuple(g.meta["output"]["shape"]))
     perceptual = InceptionDistance()
     out: dict = {"run": str(a.run), "arch": g.meta["arch"], "space": space.name, "images": a.images, "n": a.n, "seeds": a.seeds,

@@ -63,7 +63,7 @@ def test_safetensors_export_reproduces_the_runs_samples_exactly(runs, tmp_path, 
     ref, _ = generate(lg.G, 7, lg.spec.z_dim, lg.spec.num_classes, torch.device("cpu"), seed=5)
     g = gankit.load(out)
     assert g.step == 3 and g.z_dim == lg.spec.z_dim and g.num_classes == lg.spec.num_classes
-    got = g.generate(g.latents(7, seed=5), g._labels(7, None))
+    got = g.generate(g.latents(7, seed=5), g.labels_for(7, None))
     assert torch.equal(got, ref)  # bit for bit: spectral norm folded, batch-norm statistics kept
     # no parametrization is left, and the module holds no training code's state
     assert not any(hasattr(m, "parametrizations") for m in g.net.modules())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -64,18 +65,14 @@ def _translate(a: argparse.Namespace) -> int:
 
 def _project(a: argparse.Namespace) -> int:
     from .generator import load
-    from .latent.files import read_images, write_projections
-    from .latent.projection import Options, project
+    from .latent.files import read_image_files, write_projections
     from .paths import check_writable
 
     g = load(a.run, a.device)
-    space = g._space("gankit project")
-    names, x = read_images(a.images, tuple(g.meta["output"]["shape"]))
+    g.space("gankit project")
+    names, images = read_image_files(a.images)
     check_writable(Path(a.out), flag="--out")
-    y = None if a.label is None else g._labels(len(x), a.label)
-    start = g._encoder_start(x) if g.meta.get("family") == "vae" else None
-    p = project(space, x, y, Options(steps=a.steps, lr=a.lr, perceptual=a.perceptual, w_plus=a.w_plus, noise=not a.no_noise, seed=a.seed),
-                start=start)
+    p = g.project(images, label=a.label, steps=a.steps, perceptual=a.perceptual, w_plus=a.w_plus, noise=not a.no_noise, seed=a.seed, lr=a.lr)
     written = write_projections(p, names, Path(a.out))
     per = "" if p.perceptual is None else f", perceptual {float(p.perceptual.mean()):.4f}"
     print(f"projected {len(written)} image(s) into {p.space} ({p.start}, {a.steps} steps): pixel MSE {float(p.pixel.mean()):.4f}{per}; "
@@ -89,7 +86,7 @@ def _directions(a: argparse.Namespace) -> int:
     from .latent.files import strips_file, write_run_directions
 
     g = load(a.run, a.device)
-    space = g._space("gankit directions")
+    space = g.space("gankit directions")
     if a.out is None and (is_export(a.run) or not Path(a.run).is_dir()):
         raise GankitError("--out: give a folder (the default, RUN/directions, is for a run folder)")
     out = Path(a.out) if a.out else Path(a.run) / "directions"
@@ -381,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         from .loop import Interrupted
 
         print(f"gankit: error: {e}" if not isinstance(e, Interrupted) else f"gankit: {e}", file=sys.stderr)
+        if type(e).__name__ == "PeerLost":  # dist.PeerLost: the run's own cleanup is done and its checkpoints are whole, but
+            sys.stdout.flush()  # gloo's destructors may abort the interpreter's exit over a collective left pending with the
+            sys.stderr.flush()  # dead peer ("terminate called without an active exception", status -6): leave at once
+            os._exit(2)
         return 3 if isinstance(e, Interrupted) else 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)

@@ -58,7 +58,8 @@ class Generator:
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
-    def _labels(self, n: int, label: int | str | None) -> torch.Tensor | None:
+    def labels_for(self, n: int, label: int | str | None) -> torch.Tensor | None:
+        """Labels for n samples: all `label` (an index or a class name), or classes in turn when None; None when unconditional."""
         k = resolve_label(label, self.num_classes, self.class_names)
         if not self.num_classes:
             return None
@@ -96,7 +97,7 @@ class Generator:
             raise GankitError(f"{self.path}: a translation generator turns images into images; use translate(images)")
         if n < 1:
             raise GankitError(f"n: must be >= 1, got {n}")
-        return self.generate(self.latents(n, seed, truncation), self._labels(n, label), truncation)
+        return self.generate(self.latents(n, seed, truncation), self.labels_for(n, label), truncation)
 
     def _finish(self, x: torch.Tensor) -> np.ndarray:
         from .viz import to_uint8
@@ -123,7 +124,7 @@ class Generator:
             raise GankitError(f"steps: an interpolation needs at least 2, got {steps}")
         a, b = self.latents(2, seed, truncation)
         z = torch.stack([slerp(a, b, t / (steps - 1)) for t in range(steps)])
-        return self._finish(self.generate(z, self._labels(steps, label if label is not None else (0 if self.num_classes else None)), truncation))
+        return self._finish(self.generate(z, self.labels_for(steps, label if label is not None else (0 if self.num_classes else None)), truncation))
 
 
     def translate(self, images, tile: int = 512, overlap: int | None = None, direction: str = "AtoB") -> list[np.ndarray] | np.ndarray:
@@ -161,7 +162,8 @@ class Generator:
 
     # -- the latent space: projection, directions, edits (`gankit.latent`) --
 
-    def _space(self, what: str):
+    def space(self, what: str = "this generator"):
+        """Its latent space (`latent.space.LatentSpace`); refused with one line for translation and 2D generators."""
         from .latent.space import LatentSpace
 
         if self.kind != "image":
@@ -172,37 +174,38 @@ class Generator:
     def latent_of(self, seed: int = 0, n: int = 1, label: int | str | None = None) -> torch.Tensor:
         """The latents, in the generator's space (`latent_space`: z, or StyleGAN2's w), of `sample(n, seed, label=...)`'s
         images: [n, dim]."""
-        space = self._space("latent_of")
+        space = self.space("latent_of")
         z = self.latents(n, seed)
         if space.name == "z":
             return z
-        y = self._labels(n, label)
+        y = self.labels_for(n, label)
         with torch.no_grad():
             return space.G.mapping(z.to(self.device), None if y is None else y.to(self.device)).cpu()
 
     @property
     def latent_space(self) -> str:
         """"z" (the input) or "w" (StyleGAN2's mapping network's output): where projections, directions and edits live."""
-        return self._space("latent_space").name
+        return self.space("latent_space").name
 
     def project(self, images, label: int | str | None = None, steps: int = 300, perceptual: str = "inception",
-                w_plus: bool = False, noise: bool = True, seed: int = 0, progress: bool = True):
+                w_plus: bool = False, noise: bool = True, seed: int = 0, lr: float = 0.1, progress: bool = True, on_step=None):
         """Find the latents whose images match `images` (uint8 [H, W, C] / [N, H, W, C], PIL images, of any size:
         resized and centre-cropped as the training data were). Returns a `latent.projection.Projection`: `.latent`,
         `.labels`, `.images` (the reconstructions), `.pixel` and `.perceptual` distances, `.history`. `label`: the class
         for a conditional generator (found when None); `w_plus`: StyleGAN2, one w per layer; `perceptual`: inception
-        (intermediate features of the FID network) or none; `noise`: also fit the noise maps (StyleGAN2, FastGAN)."""
+        (intermediate features of the FID network) or none; `noise`: also fit the noise maps (StyleGAN2, FastGAN); `lr`: the
+        peak learning rate; `on_step(step, distances)`: called every few steps."""
         from .latent.files import as_images
         from .latent.projection import Options, project
 
-        space = self._space("project")
+        space = self.space("project")
         x = as_images(images, tuple(self.meta["output"]["shape"]))
-        y = None if label is None else self._labels(len(x), label)
-        start = self._encoder_start(x) if self.meta.get("family") == "vae" else None
-        return project(space, x, y, Options(steps=steps, perceptual=perceptual, w_plus=w_plus, noise=noise, seed=seed),
-                       start=start, progress=progress)
+        y = None if label is None else self.labels_for(len(x), label)
+        start = self.encoder_start(x) if self.meta.get("family") == "vae" else None
+        return project(space, x, y, Options(steps=steps, lr=lr, perceptual=perceptual, w_plus=w_plus, noise=noise, seed=seed),
+                       start=start, progress=progress, on_step=on_step)
 
-    def _encoder_start(self, x: torch.Tensor) -> torch.Tensor | None:
+    def encoder_start(self, x: torch.Tensor) -> torch.Tensor | None:
         """A VAE's latents for `x`: its encoder's mean, when the encoder is there (a run or checkpoint, not an export)."""
         if is_export(self.path):
             return None
@@ -221,7 +224,7 @@ class Generator:
         `values`): sefa (every architecture) or ganspace (StyleGAN2's w). An export's stored ones when it has them."""
         from .latent.directions import Directions, find_directions
 
-        space = self._space("directions")
+        space = self.space("directions")
         stored = (self.meta.get("directions") or {}).get(method)
         if stored is not None:
             d = Directions.from_json(stored, space.dim, f"{self.path} directions")
@@ -237,16 +240,16 @@ class Generator:
         from .latent.directions import edit
         from .latent.projection import Projection
 
-        space = self._space("edit")
+        space = self.space("edit")
         dirs = self.directions(method, max(8, direction + 1))
         noise = None
         if isinstance(latent, Projection):
             lat, y, noise = latent.latent, latent.labels, latent.noise
         elif isinstance(latent, int):
-            lat, y = self.latent_of(latent, 1, label), self._labels(1, label)
+            lat, y = self.latent_of(latent, 1, label), self.labels_for(1, label)
         else:
             lat = torch.as_tensor(np.asarray(latent) if not isinstance(latent, torch.Tensor) else latent).float()
-            y = self._labels(len(lat), label) if space.name == "z" else None
+            y = self.labels_for(len(lat), label) if space.name == "z" else None
         lat = edit(space, space.check(lat).to(self.device), dirs, direction, amount)
         with torch.no_grad(), space.with_noise(None if noise is None else [m.to(self.device) for m in noise]):
             return self._finish(space.render(lat, None if y is None else y.to(self.device)).float().cpu())

