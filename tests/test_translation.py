@@ -454,3 +454,28 @@ def test_a_corrupt_file_stops_the_load_naming_it_or_its_pair_is_skipped(tmp_path
     ds = load_dataset(make_config({}, p2p_overrides(**over, **{"data.on_bad_image": "skip"})).data)
     assert len(ds) == 3 and ds.skipped == 1 and "skipped 1 pair(s)" in ds.notes[0]
     assert str(tmp_path / "p" / "A" / "2.png") in ds.skipped_files[0]
+
+
+def test_compare_puts_translation_runs_side_by_side_with_evals_figures(tmp_path, capsys):
+    over = {"train.steps": 2, "train.checkpoint_every": 2}
+    train(make_config({}, p2p_overrides(**over)), tmp_path / "gan", quiet=True)
+    train(make_config({}, p2p_overrides(**over, **{"loss.adversarial": 0})), tmp_path / "l1", quiet=True)
+    runs = [str(tmp_path / "gan"), str(tmp_path / "l1")]
+    assert main(["compare", *runs, "--out", str(tmp_path / "cmp"), "--metrics", "l1,psnr,ssim", "--n", "16"]) == 0
+    rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [r["loss"] for r in rows] == ["ns", "L1 only"]
+    for r, run in zip(rows, runs):
+        alone = gankit.evaluate(run, metrics=["l1", "psnr", "ssim"], n=16)
+        assert {k: r["metrics"][k] for k in ("l1", "psnr", "ssim")} == {k: alone[k] for k in ("l1", "psnr", "ssim")}
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| run | family | loss | L1 | PSNR | SSIM |" in md and "FID" not in md.splitlines()[0]
+    assert (tmp_path / "cmp" / "compare.png").is_file() and "translates the same 16 inputs" in (tmp_path / "cmp" / "compare.html").read_text()
+    capsys.readouterr()
+    gen = tmp_path / "digits"
+    train(make_config({}, tiny_overrides(**{"train.steps": 2, "train.checkpoint_every": 2})), gen, quiet=True)
+    for args, msg in [([runs[0], str(gen)], "translation runs (pix2pix, cyclegan) and generation runs are measured differently"),
+                      ([runs[0], "--metrics", "fid,pr"], "['pr'] are for generation runs"),
+                      ([str(gen), "--metrics", "psnr"], "['psnr'] are for translation runs")]:
+        assert main(["compare", *args, "--out", str(tmp_path / "x"), "--n", "16"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and "\n" not in err, err

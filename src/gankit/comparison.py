@@ -25,7 +25,7 @@ from .metrics.features import default_features
 from .paths import check_writable, write_atomic
 from .preflight import check_config
 from .report import compare_report
-from .run import LoadedGenerator, check_generates, load_generator
+from .run import LoadedGenerator, load_generator
 from .viz import PALETTE, grid_image
 
 METRICS = ("fid", "kid", "pr", "dc", "classes")
@@ -34,6 +34,8 @@ GRID = 64  # samples shown per run in compare.png
 COLUMNS = (("FID", "fid", True), ("KID", "kid", True), ("precision", "precision", False), ("recall", "recall", False),
            ("density", "density", False), ("coverage", "coverage", False), ("classes", "classes_covered", False),
            ("class KL", "class_kl", True))
+PAIRED_COLUMNS = (("L1", "l1", True), ("PSNR", "psnr", False), ("SSIM", "ssim", False), ("FID", "fid", True), ("KID", "kid", True),
+                  ("cycle L1", "cycle", True))
 
 
 def check_before_training(cfgs: list[tuple[str, Config]], real: str | None) -> None:
@@ -106,7 +108,7 @@ def _read_stored(path: Path | None, settings: dict[str, Any], ckpt: Path) -> dic
 
 def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0, real: str | None = None,
                  features: str | None = None, inception: str | None = None, device: str = "cpu",
-                 n_real: int | None = None, metrics: list[str] | tuple[str, ...] = METRICS) -> list[dict[str, Any]]:
+                 n_real: int | None = None, metrics: list[str] | tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Evaluate every run identically; write compare.md, compare.png and compare.json into `out`.
     Each run folder keeps its evaluation (per checkpoint and settings, `stored_evaluation`), and a
     later compare with the same settings reads it instead of measuring again: runs trained in several
@@ -114,8 +116,9 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
     if not runs:
         raise GankitError("compare: name at least one run folder, or --configs with --budget-minutes")
     loaded = [(str(r), load_generator(r, device)) for r in runs]
-    for _, lg in loaded:
-        check_generates(lg, "gankit compare")
+    translating = [bool(lg.spec.in_channels) for _, lg in loaded]
+    if any(translating) and not all(translating):
+        raise GankitError("compare: translation runs (pix2pix, cyclegan) and generation runs are measured differently; compare each kind alone")
     if real is None:
         first_run, first = loaded[0]
         for r, lg in loaded[1:]:
@@ -123,6 +126,11 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
                 raise GankitError(
                     f"{r}: was trained on other data ({lg.data.get('name')}) than {first_run} ({first.data.get('name')}); "
                     f"compare runs on the same data, or pass --real SOURCE to measure all against one real set")
+    if any(translating):
+        return compare_translations(loaded, out, n, seed, real, features, inception, metrics)
+    metrics = list(metrics or METRICS)
+    if bad := [m for m in metrics if m not in METRICS]:
+        raise GankitError(f"--metrics: {bad} are for translation runs; for generation runs choose from {', '.join(METRICS)}")
     kinds = {lg.data["kind"] for _, lg in loaded}
     if kinds != {"image"}:
         raise GankitError("compare: only image runs can be compared (2D toys: use gankit eval --metrics modes)")
@@ -154,16 +162,56 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
             "grid": grid_image(x[:GRID].float(), nrow=8, scale=1),
         })
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.md").write_text(_markdown(rows, ds.name, n, seed, f"{feats} ({why})"))
-    _figure(rows).save(out / "compare.png")
+    pv = rows[0]["metrics"]["provenance"]
+    note = (f"All runs: {n} generated samples each (seed {seed}) against {pv['n_real']} real images of `{ds.name}` "
+            f"({pv['real_split']}); features: {feats} ({why}); classes from the dataset's classifier. "
+            f"FID, KID, class KL: lower is better; the rest: higher is better. {KID_NOTE}.")
+    (out / "compare.md").write_text(_markdown(rows, COLUMNS, note))
+    _figure(rows, COLUMNS).save(out / "compare.png")
     (out / "compare.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "grid"} for r in rows], indent=1, default=str))
-    compare_report(out, rows, _shown(rows), ds.name, n, feats)
+    compare_report(out, rows, _shown(rows, COLUMNS), ds.name, n, feats)
     return rows
 
 
-def _shown(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+def compare_translations(loaded: list[tuple[str, LoadedGenerator]], out: Path, n: int, seed: int, real: str | None,
+                         features: str | None, inception: str | None, metrics: list[str] | tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """Translation runs (pix2pix, CycleGAN) side by side: each translates the same n seeded inputs of the pairs (the first
+    run's, or --real's held-out pairs), scored against their targets as `gankit eval` scores one run; the figure shows
+    each run's input, output and target rows for the same pairs."""
+    from .metrics.paired import PAIRED, evaluate_translation
+    from .translation import translation_grid
+
+    metrics = list(metrics or PAIRED)
+    if bad := [m for m in metrics if m not in PAIRED]:
+        raise GankitError(f"--metrics: {bad} are for generation runs; for translation runs choose from {', '.join(PAIRED)}")
+    ds = real_data_for(loaded[0][1].cfg.data, real)
+    rows = []
+    for r, lg in loaded:
+        res = evaluate_translation(lg.G, ds, metrics, n, seed, features, inception)
+        res["provenance"].update({"checkpoint": str(lg.path), "step": lg.step})
+        wall = lg.wall
+        rows.append({"run": _label(lg, r), "path": str(lg.path), "family": lg.cfg.model.family, "arch": lg.cfg.model.arch,
+                     "loss": lg.cfg.loss.name if lg.cfg.loss.adversarial > 0 else "L1 only", "steps": lg.step, "images": lg.images,
+                     "wall_minutes": wall / 60, "images_per_s": lg.images / wall if wall > 0 else float("nan"),
+                     "params_g": sum(p.numel() for p in lg.G.parameters()), "params_total": sum(p.numel() for p in lg.G.parameters()) + lg.params_d,
+                     "metrics": res, "grid": grid_image(translation_grid(lg.G, ds, seed, n=6), nrow=3, scale=1)})
+    pv = rows[0]["metrics"]["provenance"]
+    feats = pv["features"]["name"] if isinstance(pv["features"], dict) else "none"
+    note = (f"All runs: the same {pv['n_fake']} inputs of `{ds.name}` (seed {seed}; {pv['real_split']}); FID/KID features: {feats}. "
+            "L1, FID, KID, cycle L1: lower is better; PSNR, SSIM: higher is better. Figure: each run's rows of input, output, target "
+            "(CycleGAN: A, A to B, back to A) for the same pairs.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(_markdown(rows, PAIRED_COLUMNS, note))
+    _figure(rows, PAIRED_COLUMNS).save(out / "compare.png")
+    (out / "compare.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "grid"} for r in rows], indent=1, default=str))
+    compare_report(out, rows, _shown(rows, PAIRED_COLUMNS), ds.name, n, feats,
+                   caption=f"each run translates the same {pv['n_fake']} inputs of {ds.name}, scored against their targets; features {feats}")
+    return rows
+
+
+def _shown(rows: list[dict[str, Any]], columns) -> list[tuple[str, str, bool]]:
     """The columns some run has a value for (not the metrics left out by --metrics, or that none has)."""
-    return [(c, k, lower) for c, k, lower in COLUMNS if any(math.isfinite(float(r["metrics"].get(k, float("nan")))) for r in rows)]
+    return [(c, k, lower) for c, k, lower in columns if any(math.isfinite(float(r["metrics"].get(k, float("nan")))) for r in rows)]
 
 
 def _fmt(v: Any) -> str:
@@ -172,8 +220,8 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _markdown(rows: list[dict[str, Any]], real: str, n: int, seed: int, feats: str) -> str:
-    cols = _shown(rows)
+def _markdown(rows: list[dict[str, Any]], columns, note: str) -> str:
+    cols = _shown(rows, columns)
     head = ["run", "family", "loss", *[c for c, _, _ in cols], "train min", "steps", "img/s", "G params", "all params"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -182,20 +230,17 @@ def _markdown(rows: list[dict[str, Any]], real: str, n: int, seed: int, feats: s
                  f"{r['wall_minutes']:.1f}", str(r["steps"]), _fmt(r["images_per_s"]), f"{r['params_g'] / 1e6:.2f}M",
                  f"{r['params_total'] / 1e6:.2f}M"]
         lines.append("| " + " | ".join(cells) + " |")
-    pv = rows[0]["metrics"]["provenance"]
-    lines += ["", (f"All runs: {n} generated samples each (seed {seed}) against {pv['n_real']} real images of `{real}` "
-                   f"({pv['real_split']}); features: {feats}; classes from the dataset's classifier. "
-                   f"FID, KID, class KL: lower is better; the rest: higher is better. {KID_NOTE}.")]
+    lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
-def _figure(rows: list[dict[str, Any]]) -> Image.Image:
+def _figure(rows: list[dict[str, Any]], columns) -> Image.Image:
     """Sample grids side by side on top, one bar chart per metric below."""
     pad, title = 12, 18
     grids = [r["grid"].convert("RGB") for r in rows]
     gw = max(g.width for g in grids)
     gh = max(g.height for g in grids)
-    cols = _shown(rows)
+    cols = _shown(rows, columns)
     bar_h, bar_w = 22 * len(rows) + title + pad, 260
     per_row = max(1, (len(rows) * (gw + pad) + pad) // (bar_w + pad))
     n_bar_rows = math.ceil(len(cols) / per_row)
@@ -229,10 +274,11 @@ def compare_command(a: argparse.Namespace) -> None:
         raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
     if a.n_real is not None and a.n_real < 10:
         raise GankitError(f"--n-real: at least 10 real samples are needed, got {a.n_real}")
-    metrics = [m for m in (a.metrics or ",".join(METRICS)).split(",") if m]
-    bad = [m for m in metrics if m not in METRICS]
-    if bad or not metrics:
-        raise GankitError(f"--metrics: unknown {bad or 'empty list'}; choose from {', '.join(METRICS)}")
+    from .metrics.paired import PAIRED
+
+    metrics = [m for m in (a.metrics or "").split(",") if m] or None  # none: all that apply to the runs' kind
+    if metrics is not None and (bad := [m for m in metrics if m not in METRICS + PAIRED]):
+        raise GankitError(f"--metrics: unknown {bad}; choose from {', '.join(METRICS)} (generation) or {', '.join(PAIRED)} (translation)")
     check_writable(out, flag="--out")
     if a.configs:
         if not a.budget_minutes or a.budget_minutes <= 0:

@@ -441,13 +441,14 @@ def live_stamp(run: Path) -> str:
     return "|".join(parts)
 
 
-def compare_report(out: Path, rows: list[dict[str, Any]], columns: list[tuple[str, str, str]], real: str, n: int, feats: str) -> Path:
+def compare_report(out: Path, rows: list[dict[str, Any]], columns: list[tuple[str, str, str]], real: str, n: int, feats: str,
+                   caption: str | None = None) -> Path:
     """compare.html beside compare.md: the same table, the figure, and each run's grid."""
     head = ("run", "family", "loss", *[c for c, _, _ in columns], "train min", "steps", "img/s", "G params")
     body_rows = [(r["run"], r["family"], r["loss"], *[r["metrics"].get(k, float("nan")) for _, k, _ in columns],
                   round(r["wall_minutes"], 1), r["steps"], r["images_per_s"], f"{r['params_g'] / 1e6:.2f}M") for r in rows]
     body = [f"<h1>gankit compare: {len(rows)} run(s)</h1>",
-            f'<p class="muted">each run: {n} generated samples against real {esc(real)}; features {esc(feats)}</p>', table(body_rows, head)]
+            f'<p class="muted">{esc(caption or f"each run: {n} generated samples against real {real}; features {feats}")}</p>', table(body_rows, head)]
     fig = out / "compare.png"
     if fig.is_file():
         body.append(f'<h2>Side by side</h2><img alt="comparison" src="{data_uri(fig.read_bytes(), "image/png")}" style="max-width:100%">')
