@@ -34,7 +34,7 @@ FORMATS = ("safetensors", "onnx", "web")
 OPSET = 18
 ORT_WEB_VERSION = "1.30.0"  # the npm package `onnxruntime-web`, installed by `make web`
 ORT_WEB_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")  # the wasm build, one file of glue
-PAGE_FILES = ("index.html", "gan.js")
+PAGE_FILES = ("index.html", "gan.js", "page.css")
 TRANSLATING_PAGE = "translate.html"  # index.html of a translation run's web export
 EXAMPLE_BATCH = 2  # the exporter freezes a batch of 1 into the graph (pytorch/pytorch#151582)
 

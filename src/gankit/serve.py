@@ -268,7 +268,10 @@ def sampler_folder(target: Path, device: str = "cpu") -> Path:
         raise GankitError(f"{target}: neither an export folder (no generator.json) nor a run folder with checkpoints")
     out = target / "sampler"
     meta = out / "generator.json"
-    if not meta.is_file() or not (out / "index.html").is_file() or meta.stat().st_mtime < ckpts[0].stat().st_mtime:
+    from .export import PAGE_FILES
+
+    stale = not meta.is_file() or any(not (out / f).is_file() for f in PAGE_FILES) or meta.stat().st_mtime < ckpts[0].stat().st_mtime
+    if stale:  # also a page exported by an older gankit, without a file the page now needs
         export(target, "web", out, device)
     return out
 
