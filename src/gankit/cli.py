@@ -86,12 +86,10 @@ def _directions(a: argparse.Namespace) -> int:
     from .latent.files import strips_file, write_run_directions
 
     g = load(a.run, a.device)
-    space = g.space("gankit directions")
+    g.space("gankit directions")
     if a.out is None and (is_export(a.run) or not Path(a.run).is_dir()):
         raise GankitError("--out: give a folder (the default, RUN/directions, is for a run folder)")
     out = Path(a.out) if a.out else Path(a.run) / "directions"
-    if a.method == "ganspace" and space.name != "w":
-        g.directions("ganspace")  # refused with the reason
     found = write_run_directions(g.net, out, [a.method] if a.method else None, a.k, a.seed)
     for m, d in found.items():
         print(f"{m} in {d.space}: {len(d)} directions; {'singular values' if m == 'sefa' else 'variances'} "

@@ -23,6 +23,7 @@ class Generator:
     net: nn.Module
     meta: dict[str, Any] = field(repr=False)
     path: Path
+    _found: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False, compare=False)  # directions by (method, k)
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.meta.get("spec", {}).get("shape", []))) or "?"
@@ -225,12 +226,16 @@ class Generator:
         from .latent.directions import Directions, find_directions
 
         space = self.space("directions")
+        if (method, k) in self._found:  # an edit asks once per frame; GANSpace draws 10,000 w each time
+            return self._found[method, k]
         stored = (self.meta.get("directions") or {}).get(method)
-        if stored is not None:
-            d = Directions.from_json(stored, space.dim, f"{self.path} directions")
-            if k <= len(d):
-                return Directions(d.method, d.space, d.vectors[:k], d.std[:k], d.values[:k])
-        return find_directions(space, method, k)
+        d = Directions.from_json(stored, space.dim, f"{self.path} directions") if stored is not None else None
+        if d is not None and k <= len(d):
+            d = Directions(d.method, d.space, d.vectors[:k], d.std[:k], d.values[:k])
+        else:
+            d = find_directions(space, method, k)
+        self._found[method, k] = d
+        return d
 
     def edit(self, latent, direction: int, amount: float, method: str = "sefa", label: int | str | None = None) -> np.ndarray:
         """The images of `latent` moved `amount` standard deviations along direction `direction` (of `directions(method)`):
