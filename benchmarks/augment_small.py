@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from gankit.config import load_config
-from gankit.loop import train
-from gankit.metrics.evaluate import evaluate_run
+from gankit.training.loop import train
+from gankit.analysis.evaluate import evaluate_run
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from gankit.config import make_config
 from gankit.data import load_dataset
 from gankit.models import build_models, make_spec
-from gankit.run import load_target
+from gankit.training.state import load_target
 
 
 def gradients(state, spec, arch, real, y, z, bf16: bool) -> dict[str, torch.Tensor]:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from gankit.checkpoint import list_checkpoints
 from gankit.config import load_config, make_config
-from gankit.loop import train
-from gankit.metrics.evaluate import evaluate_run
+from gankit.training.loop import train
+from gankit.analysis.evaluate import evaluate_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

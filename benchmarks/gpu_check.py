@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from gankit.bench import gankit_config, gankit_seconds_per_step, random_images, run_bench
-from gankit.loop import train
+from gankit.api.bench import gankit_config, gankit_seconds_per_step, random_images, run_bench
+from gankit.training.loop import train
 
 
 def sync_calls(ds, steps: int) -> collections.Counter:

@@ -35,8 +35,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("gpu_cifar10.py: no CUDA device here (this script is for a lent GPU machine)")
     from gankit.config import load_config
-    from gankit.loop import train
-    from gankit.metrics.evaluate import evaluate_run
+    from gankit.training.loop import train
+    from gankit.analysis.evaluate import evaluate_run
 
     results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "kimg": a.kimg}
     for name in PRESETS:

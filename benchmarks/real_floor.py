@@ -38,7 +38,7 @@ def main() -> None:
     fb, _ = classify(model, ds.to_float(ib))
     fa, fb, pa = fa.double().numpy(), fb.double().numpy(), pa.double().numpy()
     if a.features == "inception":
-        from gankit.metrics.evaluate import _subset
+        from gankit.analysis.evaluate import _subset
         from gankit.metrics.features import cached_real_features
         from gankit.metrics.features import FEATURE_NETS
 

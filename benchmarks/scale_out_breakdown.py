@@ -4,7 +4,7 @@
     PYTHONPATH=OTHER/src torchrun ... benchmarks/scale_out_breakdown.py    # another checkout, for a before/after
 
 Trains the demo preset (`configs/mnist_conditional.yaml`, global batch 64, one thread per process)
-for --steps steps with every call of `gankit.dist.collective` timed and filed under the function
+for --steps steps with every call of `gankit.training.dist.collective` timed and filed under the function
 that made it (gradient buckets launched / waited for, the flat gradient all-reduce of older
 checkouts, batch norm over the global batch, stop agreement, logged means). Rank 0 prints, per
 step, the milliseconds spent inside each kind of call (communication and waiting for the other
@@ -30,9 +30,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     a = ap.parse_args()
     torch.set_num_threads(1)
-    import gankit.dist as gd
+    import gankit.training.dist as gd
     from gankit.config import load_config
-    from gankit.loop import train
+    from gankit.training.loop import train
 
     spent: collections.Counter = collections.Counter()
     calls: collections.Counter = collections.Counter()
@@ -53,7 +53,7 @@ def main() -> None:
             calls[who] += 1
 
     gd.collective = timed
-    import gankit.loop as loop_mod
+    import gankit.training.loop as loop_mod
 
     steps_seen = {"n": 0, "t0": 0.0}
     real_step = loop_mod.STEPS.get("gan")

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from gankit.cpu import cores
+from gankit.training.cpu import cores
 
 SETTINGS = {"before": ({}, None), "default": ({}, 0), "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None), "one thread": ({}, 1)}
 

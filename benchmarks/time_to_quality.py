@@ -22,12 +22,12 @@ from pathlib import Path
 
 import torch
 
-from gankit.bench import PlainDCGAN, PlainG
+from gankit.api.bench import PlainDCGAN, PlainG
 from gankit.checkpoint import list_checkpoints
 from gankit.config import DataConfig, load_config
 from gankit.data import load_dataset
-from gankit.loop import train
-from gankit.metrics.evaluate import evaluate_run, evaluate_samples
+from gankit.training.loop import train
+from gankit.analysis.evaluate import evaluate_run, evaluate_samples
 from gankit.viz import line_chart
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from gankit import load  # noqa: E402
-from gankit.export import export  # noqa: E402
-from gankit.serve import make_server  # noqa: E402
+from gankit.artefact.export import export  # noqa: E402
+from gankit.web.server import make_server  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 
@@ -73,7 +73,7 @@ def main() -> None:
             feeds = {"z": z.numpy(), **({"y": torch.eye(g.num_classes)[y].numpy()} if g.num_classes else {})}
             res: dict[str, list[float]] = {"page": [], "torch": [], "ort": []}
             for _ in range(a.repeats):
-                res["page"].append(page.evaluate(f"window.gankit.bench({b}, 5)"))
+                res["page"].append(page.evaluate(f"window.gankit.api.bench({b}, 5)"))
                 res["torch"].append(median_ms(lambda: g.generate(z, y)))
                 res["ort"].append(median_ms(lambda: sess.run(None, feeds)))
             rows.append((b, *(statistics.median(res[k]) / b for k in ("page", "torch", "ort"))))

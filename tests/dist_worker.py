@@ -10,7 +10,7 @@ def train_rank(rank: int, world: int, port: int, cfg_dict: dict, out: str, resul
                       MASTER_PORT=str(port), GANKIT_DIST_TIMEOUT="60")
     import hashlib
 
-    import gankit.loop as loop
+    import gankit.training.loop as loop
     from gankit.config import make_config
 
     digests = []  # after every step: a hash of G's and D's weights and buffers (spectral-norm and batch-norm ones too)

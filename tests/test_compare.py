@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from gankit.comparison import compare_runs
+from gankit.api.compare import compare_runs
 from gankit.config import make_config
 from gankit.errors import GankitError
-from gankit.loop import train
+from gankit.training.loop import train
 
 from .conftest import tiny_overrides
 from .test_train import _cli
@@ -40,7 +40,7 @@ def test_compare_writes_one_row_per_run(two_runs, tmp_path, shared_cache):
 
 
 def test_compare_accepts_an_export_folder(two_runs, tmp_path, shared_cache):
-    from gankit.export import export
+    from gankit.artefact.export import export
 
     exp = export(two_runs / "gan", "safetensors", tmp_path / "exp")
     rows = compare_runs([two_runs / "gan", exp], tmp_path / "out", n=60)
@@ -50,7 +50,7 @@ def test_compare_accepts_an_export_folder(two_runs, tmp_path, shared_cache):
 
 
 def test_compare_reuses_a_runs_stored_evaluation_of_the_same_checkpoint_and_settings(two_runs, tmp_path, shared_cache, monkeypatch):
-    import gankit.comparison as comparison
+    import gankit.api.compare as comparison
 
     first = compare_runs([two_runs / "gan"], tmp_path / "a", n=60, n_real=200)
     assert first[0]["metrics"]["provenance"]["n_real"] == 200 and first[0]["settings"]["n_real"] == 200
@@ -71,7 +71,7 @@ def test_compare_reuses_a_runs_stored_evaluation_of_the_same_checkpoint_and_sett
 def test_a_reused_evaluation_generates_only_the_grid_and_only_asked_metrics_are_shown(two_runs, tmp_path, shared_cache, monkeypatch):
     import numpy as np
 
-    import gankit.comparison as comparison
+    import gankit.api.compare as comparison
 
     first = compare_runs([two_runs / "gan"], tmp_path / "a", n=150, n_real=100, metrics=["fid", "kid"])
     sizes = []

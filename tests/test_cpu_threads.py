@@ -1,4 +1,4 @@
-"""Threads that hold up beside other programs (`gankit.cpu`): train.threads=0 takes the cores idle
+"""Threads that hold up beside other programs (`gankit.training.cpu`): train.threads=0 takes the cores idle
 at the start. Speed itself: benchmarks/threads_under_load.py."""
 import subprocess
 import sys
@@ -7,8 +7,8 @@ import time
 import torch
 
 from gankit.config import make_config
-from gankit.cpu import auto_threads, cores, idle_cores
-from gankit.loop import train
+from gankit.training.cpu import auto_threads, cores, idle_cores
+from gankit.training.loop import train
 
 from .conftest import tiny_overrides
 
@@ -29,7 +29,7 @@ def test_a_busy_core_is_not_counted():
 
 def test_threads_zero_takes_the_idle_cores_and_a_number_is_kept(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr("gankit.loop.auto_threads", lambda: 1)
+    monkeypatch.setattr("gankit.training.loop.auto_threads", lambda: 1)
     before = torch.get_num_threads()
     try:
         train(make_config({}, tiny_overrides(**{"train.threads": 0})), tmp_path / "a")

@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from gankit.batches import Batches
+from gankit.training.batches import Batches
 from gankit.config import DataConfig, make_config
 from gankit.data import load_dataset
-from gankit.guard import FiniteGuard
-from gankit.loop import train
+from gankit.training.guard import FiniteGuard
+from gankit.training.loop import train
 
 from .conftest import tiny_overrides
 from .test_train import _NaNAfter
@@ -19,7 +19,7 @@ from .test_train import _NaNAfter
 
 @pytest.fixture
 def deferred(monkeypatch):
-    monkeypatch.setattr("gankit.guard.SYNC_FREE_DEVICES", {"cuda", "cpu"})
+    monkeypatch.setattr("gankit.training.guard.SYNC_FREE_DEVICES", {"cuda", "cpu"})
 
 
 def test_deferred_guard_leaves_weights_and_adam_state_untouched_on_a_bad_step(deferred):
@@ -52,7 +52,7 @@ def test_deferred_guard_leaves_weights_and_adam_state_untouched_on_a_bad_step(de
 
 
 def test_deferred_run_counts_skips_keeps_finite_weights_and_rolls_back(tmp_path, monkeypatch, deferred):
-    monkeypatch.setattr("gankit.loop.LOSSES", _NaNAfter(5, 8))  # three bad steps in a row
+    monkeypatch.setattr("gankit.training.loop.LOSSES", _NaNAfter(5, 8))  # three bad steps in a row
     cfg = make_config({}, tiny_overrides(**{"train.max_nonfinite": 3, "train.on_failure": "rollback", "train.steps": 12,
                                              "train.log_every": 4, "train.checkpoint_every": 2}))
     p = train(cfg, tmp_path, quiet=True)
@@ -70,7 +70,7 @@ def test_deferred_run_counts_skips_keeps_finite_weights_and_rolls_back(tmp_path,
 def test_deferred_and_eager_runs_agree_when_nothing_goes_wrong(tmp_path, deferred, monkeypatch):
     cfg = make_config({}, tiny_overrides(**{"train.steps": 4}))
     a = train(cfg, tmp_path / "deferred", quiet=True)
-    monkeypatch.setattr("gankit.guard.SYNC_FREE_DEVICES", {"cuda"})
+    monkeypatch.setattr("gankit.training.guard.SYNC_FREE_DEVICES", {"cuda"})
     b = train(cfg, tmp_path / "eager", quiet=True)
     for x, y in zip(list(a.G.state_dict().values()) + list(a.D.state_dict().values()),
                     list(b.G.state_dict().values()) + list(b.D.state_dict().values())):
@@ -95,7 +95,7 @@ def test_training_reports_peak_memory(tmp_path):
 
 def test_plain_dcgan_flops_match_the_published_count():
     """FlopCounterMode on the textbook step: 158.9 GFLOP per batch-64 step at 64x64x3 (FINDINGS.md)."""
-    from gankit.bench import PlainDCGAN, count_flops
+    from gankit.api.bench import PlainDCGAN, count_flops
 
     plain = PlainDCGAN(64, 3, torch.device("cpu"))
     real = torch.rand(2, 3, 64, 64) * 2 - 1
@@ -103,7 +103,7 @@ def test_plain_dcgan_flops_match_the_published_count():
 
 
 def test_bench_table_has_every_column(capsys):
-    from gankit.bench import run_bench
+    from gankit.api.bench import run_bench
 
     text = run_bench("cpu", shapes=("32x32x1",), batch=8, repeats=1, quick=True, quiet=True)
     rows = [line for line in text.splitlines() if line.startswith("| (")]
@@ -128,7 +128,8 @@ def test_bench_bad_arguments_are_one_line_errors(args, culprit):
 def test_bench_out_folder_gets_bench_md(tmp_path, monkeypatch):
     import argparse
 
-    from gankit import bench, cli
+    from gankit.api import bench
+    from gankit import cli
     monkeypatch.setattr(bench, "run_bench", lambda *a, **k: "| a table |")
     a = argparse.Namespace(device="cpu", shapes=["32x32x1"], batch=8, repeats=1, out=str(tmp_path))
     assert cli._bench(a) == 0

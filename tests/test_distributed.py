@@ -7,7 +7,7 @@ import torch
 import torch.multiprocessing as mp
 
 from gankit.config import make_config
-from gankit.loop import train
+from gankit.training.loop import train
 
 from .conftest import tiny_overrides
 from .dist_worker import train_rank
@@ -80,7 +80,7 @@ def test_two_processes_match_one(tmp_path, case):
     cfg = make_config({}, tiny_overrides(**over))
     torch.manual_seed(cfg.train.seed)
     from gankit.data import load_dataset
-    from gankit.run import build_parts
+    from gankit.training.state import build_parts
 
     start = state_of(build_parts(cfg, load_dataset(cfg.data)))
     one = state_of(train(cfg, tmp_path / "one", quiet=True))
@@ -108,7 +108,7 @@ def _resume_cfg(steps: int):
 def test_a_checkpoint_resumes_on_another_number_of_processes(tmp_path, first, then):
     """4 steps straight on one process against 2 steps on `first` processes, then 2 more on `then`."""
     from gankit.data import load_dataset
-    from gankit.run import build_parts
+    from gankit.training.state import build_parts
 
     torch.manual_seed(0)
     start = state_of(build_parts(_resume_cfg(4), load_dataset(_resume_cfg(4).data)))

@@ -13,11 +13,11 @@ import torch
 import gankit
 from gankit.config import make_config
 from gankit.errors import CheckpointError, GankitError
-from gankit.export import export
-from gankit.loop import train
-from gankit.run import load_generator
-from gankit.sampling import generate
-from gankit.serve import make_server, resolve_inside
+from gankit.artefact.export import export
+from gankit.training.loop import train
+from gankit.artefact.loader import load_generator
+from gankit.artefact.sampling import generate
+from gankit.web.server import make_server, resolve_inside
 
 from .conftest import ORT_WEB, need, tiny_overrides
 
@@ -248,7 +248,7 @@ def test_server_serves_with_mime_types_and_stays_in_its_folder(tmp_path):
 def test_serve_command_defaults_to_loopback_and_exports_a_run_on_the_fly(runs, tmp_path, monkeypatch):
     need(f"onnxruntime-web at {ORT_WEB}", ORT_WEB.is_dir())
     from gankit.cli import build_parser
-    from gankit.serve import sampler_folder
+    from gankit.web.server import sampler_folder
 
     a = build_parser().parse_args(["serve", str(tmp_path)])
     assert a.host == "127.0.0.1"

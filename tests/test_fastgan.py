@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from gankit.config import make_config
 from gankit.errors import ConfigError
-from gankit.loop import train
+from gankit.training.loop import train
 from gankit.models import build_models, make_spec
 from gankit.models.fastgan import SLE, quadrants
 
@@ -62,7 +62,7 @@ def test_a_run_trains_its_decoders_and_resumes_bit_exactly(tmp_path):
     recs = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["recon"] > 0 for r in recs)  # the reconstruction loss is logged ...
     from gankit.data import load_dataset
-    from gankit.run import build_parts
+    from gankit.training.state import build_parts
 
     cfg = make_config({}, tiny_overrides(**FG))
     start = build_parts(cfg, load_dataset(cfg.data)).D  # ... and D's decoders moved from where the run started

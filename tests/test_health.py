@@ -5,8 +5,8 @@ import pytest
 
 from gankit.config import make_config
 from gankit.errors import GankitError
-from gankit.health import HealthMonitor, doctor
-from gankit.loop import train
+from gankit.analysis.health import HealthMonitor, doctor
+from gankit.training.loop import train
 
 from .conftest import ROOT, tiny_overrides
 
@@ -68,7 +68,7 @@ def test_small_data_without_augmentation_is_flagged_as_d_overfitting(tmp_path):
 def test_injected_nan_is_flagged_as_non_finite(tmp_path, monkeypatch):
     from .test_train import _NaNAfter
 
-    monkeypatch.setattr("gankit.loop.LOSSES", _NaNAfter(12, 14))
+    monkeypatch.setattr("gankit.training.loop.LOSSES", _NaNAfter(12, 14))
     train(make_config({}, tiny_overrides(**{"train.steps": 20, "train.log_every": 2})), tmp_path, quiet=True)
     assert _names(tmp_path) == ["non_finite"]
     assert _findings(tmp_path)[0]["evidence"]["skipped_steps"] == 2
@@ -116,7 +116,7 @@ def test_divergence_rolls_back_applies_the_remedy_and_ends_healthy(tmp_path, mon
         def get(self, name):
             return self
 
-    monkeypatch.setattr("gankit.loop.LOSSES", Explode())
+    monkeypatch.setattr("gankit.training.loop.LOSSES", Explode())
     over = {"train.steps": 120, "train.log_every": 5, "train.checkpoint_every": 20, "train.sample_every": 10**6,
             "train.on_failure": "rollback"}
     cfg = make_config({}, tiny_overrides(**over))
@@ -164,7 +164,7 @@ def test_recorded_healthy_runs_are_present():
 
 
 def test_a_time_budget_sets_when_slow_problems_are_judged():
-    from gankit.health import JUDGE_MIN_STEPS, judged_from
+    from gankit.analysis.health import JUDGE_MIN_STEPS, judged_from
 
     rec = {"step": 1000, "seconds": 600.0}  # 1,000 steps in 10 minutes
     assert judged_from(200_000, 0.0, rec) == 50_000  # no budget: a quarter of train.steps

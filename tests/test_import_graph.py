@@ -1,6 +1,6 @@
 """The package's import graph, read from the source (every `from .x import` and `from gankit.x
-import`, also those inside functions): no circle, and nothing imports the package face `gankit`
-(its __init__) from inside the package."""
+import`, also those inside functions): no circle, nothing imports the package face `gankit` (its
+__init__) from inside the package, and no arrow points up the layers (README, "Code layout")."""
 import ast
 from pathlib import Path
 
@@ -66,6 +66,33 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+# lowest first; a module may import its own layer and those below it
+LAYERS = (
+    ("core", ("version", "errors", "registry", "config", "console", "device", "jsonl", "paths", "runfolder", "viz",
+              "checkpoint", "runlock")),
+    ("domain", ("data", "models", "losses", "metrics")),
+    ("latent", ("latent",)),
+    ("artefact", ("artefact",)),
+    ("analysis", ("analysis",)),
+    ("training", ("training",)),
+    ("api", ("api", "web")),
+    ("commands", ("commands", "cli", "__main__")),
+)
+
+
+def layer_of(module: str) -> int:
+    if module == "gankit":
+        return len(LAYERS)  # the package face sits on top
+    first = module.split(".")[1]
+    found = [i for i, (_, names) in enumerate(LAYERS) if first in names]
+    assert found, f"{module} belongs to no layer: add it to LAYERS (and the README's table)"
+    return found[0]
+
+
+def upward(edges: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} -> {t}" for m, targets in edges.items() for t in targets if layer_of(t) > layer_of(m))
+
+
 def test_the_checker_finds_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
@@ -74,7 +101,15 @@ def test_the_checker_finds_a_circle():
 def test_no_import_circle_and_nothing_imports_the_package_face():
     mods = _modules()
     edges = _edges(mods)
-    assert len(mods) > 40 and edges["gankit.loop"]  # the walk sees the package
+    assert len(mods) > 40 and edges["gankit.training.loop"]  # the walk sees the package
     assert _cycles(edges) == []
-    upward = sorted(m for m, targets in edges.items() if "gankit" in targets)
-    assert upward == [], upward
+    face = sorted(m for m, targets in edges.items() if "gankit" in targets)
+    assert face == [], face
+
+
+def test_no_arrow_points_up_the_layers():
+    edges = _edges(_modules())
+    assert upward({"gankit.training.loop": {"gankit.api.run"}, "gankit.api.run": {"gankit.training.loop"}}) == [
+        "gankit.training.loop -> gankit.api.run"]  # the checker sees an upward arrow
+    assert upward(edges) == []
+    assert edges["gankit.training.loop"] & {"gankit.training.steps", "gankit.config"}  # it walks the real graph

@@ -11,14 +11,14 @@ import gankit
 from gankit.cli import main
 from gankit.config import make_config
 from gankit.errors import GankitError
-from gankit.export import export
+from gankit.artefact.export import export
 from gankit.latent.directions import Directions, edit, find_directions, ganspace, sefa
 from gankit.latent.files import load_projection
 from gankit.latent.projection import Options, noise_penalty, project
 from gankit.latent.space import LatentSpace
-from gankit.loop import train
+from gankit.training.loop import train
 from gankit.models import Spec, build_models
-from gankit.sampling import recalibrate_bn
+from gankit.artefact.sampling import recalibrate_bn
 
 from .conftest import tiny_overrides
 
@@ -303,8 +303,8 @@ def _bomb_png(w, h):
 def test_the_upload_endpoint_refuses_bad_uploads_in_one_line_and_keeps_serving(runs, tmp_path):
     import time
 
-    from gankit.latent.upload import MAX_BYTES
-    from gankit.serve import make_server, projection_api
+    from gankit.web.upload import MAX_BYTES
+    from gankit.web.server import make_server, projection_api
 
     exp = export(runs / "dcgan_cond", "safetensors", tmp_path / "x")
     server = make_server({"/": exp})
@@ -340,7 +340,7 @@ def test_the_upload_endpoint_refuses_bad_uploads_in_one_line_and_keeps_serving(r
 
 
 def test_the_upload_endpoint_is_only_offered_on_loopback_and_not_by_a_plain_server(tmp_path):
-    from gankit.serve import make_server, projection_api
+    from gankit.web.server import make_server, projection_api
 
     server = make_server({"/": tmp_path}, host="0.0.0.0")
     projection_api(server, lambda: tmp_path)
@@ -364,7 +364,7 @@ def test_training_writes_the_directions_the_report_shows(runs):
     from PIL import Image
 
     from gankit.latent.files import read_directions
-    from gankit.report import build_report
+    from gankit.analysis.report import build_report
 
     for name, methods in (("stylegan2", ["ganspace", "sefa"]), ("dcgan_cond", ["sefa"])):
         folder = runs / name / "directions"

@@ -120,7 +120,7 @@ def test_eval_command_on_a_tiny_run(tmp_path, shared_cache):
 
     from gankit.cli import main
     from gankit.config import make_config
-    from gankit.loop import train
+    from gankit.training.loop import train
 
     from .conftest import tiny_overrides
 
@@ -138,7 +138,7 @@ def test_real_against_real_beats_noise(shared_cache):
     """Classifier FID ranks a held-out real half far better than noise images."""
     from gankit.config import DataConfig
     from gankit.data import load_dataset
-    from gankit.metrics.evaluate import evaluate_samples
+    from gankit.analysis.evaluate import evaluate_samples
 
     ds = load_dataset(DataConfig(source="digits", resolution=16))
     half = ds.to_float(torch.arange(0, len(ds), 2))
@@ -152,7 +152,7 @@ def test_generated_images_are_measured_as_saved_clamped_and_8_bit(shared_cache):
     """A linear-output G (StyleGAN2, R3GAN) overshoots [-1, 1]: metrics see what a saved PNG holds."""
     from gankit.config import DataConfig
     from gankit.data import load_dataset
-    from gankit.metrics.evaluate import evaluate_samples
+    from gankit.analysis.evaluate import evaluate_samples
     from gankit.metrics.features import as_saved
 
     ds = load_dataset(DataConfig(source="digits", resolution=16))
@@ -177,7 +177,7 @@ def test_stacked_mnist_modes_on_real_stacks(monkeypatch):
     from gankit.config import DataConfig
     from gankit.data import load_dataset
     from gankit.metrics import classifier
-    from gankit.metrics.evaluate import evaluate_samples
+    from gankit.analysis.evaluate import evaluate_samples
 
     monkeypatch.setattr(classifier, "train_classifier", functools.partial(classifier.train_classifier, epochs=2))  # time
     ds = load_dataset(DataConfig(source="stacked_mnist"))

@@ -36,7 +36,7 @@ def test_output_shapes(arch, shape, conditional):
 def test_pac_packs_samples_into_d():
     spec = make_spec(ModelConfig(arch="dcgan", z_dim=8, width=8, pac=4), (1, 16, 16), 0, "image")
     _, D = build_models(spec, "dcgan")
-    from gankit.steps import pack
+    from gankit.training.steps import pack
 
     x = torch.randn(8, 1, 16, 16)
     assert pack(x, 4).shape == (2, 4, 16, 16) and D(pack(x, 4)).shape == (2,)
@@ -152,7 +152,7 @@ def test_wgan_gp_critic_judges_each_sample_alone():
     score must not depend on the rest of the batch."""
     from gankit.config import make_config
     from gankit.data import load_dataset
-    from gankit.run import build_parts
+    from gankit.training.state import build_parts
 
     cfg = make_config({}, ["data.source=digits", "data.resolution=16", "model.width=8", "model.sn_d=false", "loss.name=wgan", "loss.gp=10"])
     D = build_parts(cfg, load_dataset(cfg.data)).D.train()

@@ -12,7 +12,7 @@ import torch
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.config import make_config
 from gankit.errors import GankitError
-from gankit.loop import train
+from gankit.training.loop import train
 
 from .conftest import tiny_overrides
 

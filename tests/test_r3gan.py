@@ -5,7 +5,7 @@ import torch
 
 from gankit.config import make_config
 from gankit.errors import ConfigError
-from gankit.loop import train
+from gankit.training.loop import train
 from gankit.models import ARCHS, build_models, make_spec
 from gankit.models.r3gan import ResidualBlock
 

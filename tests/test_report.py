@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from gankit.config import dump_yaml, make_config
-from gankit.loop import train
-from gankit.report import MAX_POINTS, build_report, live_stamp, write_report
+from gankit.training.loop import train
+from gankit.analysis.report import MAX_POINTS, build_report, live_stamp, write_report
 
 from .conftest import tiny_overrides
 
@@ -185,10 +185,10 @@ def test_tensorboard_gets_the_scalars_and_grids(tmp_path):
 
 
 def test_live_server_serves_the_report_and_its_stamp_moves(tmp_path):
-    from gankit.serve import run_server
+    from gankit.web.server import run_server
 
     run = synthetic_run(tmp_path / "run")
-    server, note = run_server(run)
+    server = run_server(run)
     server.start()
     try:
         assert server.server_address[0] == "127.0.0.1"

@@ -9,8 +9,8 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.config import load_yaml, make_config
-from gankit.health import HealthMonitor
-from gankit.loop import ema_beta, train
+from gankit.analysis.health import HealthMonitor
+from gankit.training.loop import ema_beta, train
 from gankit.metrics import core
 
 from .conftest import tiny_overrides
@@ -40,10 +40,10 @@ def test_resume_auto_without_a_checkpoint_or_config_is_refused(tmp_path, capsys)
 
 # 2. interpolation: the label is honoured, and each limit refused
 def test_interpolation_honours_the_label_and_refuses_limits(cond_run, tmp_path, capsys, monkeypatch):
-    import gankit.samples as export
+    import gankit.artefact.loader as loader
 
     seen = []
-    real_load = export.load_generator
+    real_load = loader.load_generator
 
     def spy_load(*a, **k):
         lg = real_load(*a, **k)
@@ -61,7 +61,7 @@ def test_interpolation_honours_the_label_and_refuses_limits(cond_run, tmp_path, 
         lg.G = Spy()
         return lg
 
-    monkeypatch.setattr(export, "load_generator", spy_load)
+    monkeypatch.setattr(loader, "load_generator", spy_load)
     assert main(["sample", str(cond_run), "--interpolate", "3", "--label", "7", "--out", str(tmp_path / "w.gif")]) == 0
     assert seen and all(bool((y == 7).all()) and len(y) == 16 for y in seen)
     with Image.open(tmp_path / "w.gif") as im:
@@ -105,7 +105,7 @@ def test_kid_spread_is_real_at_small_n():
 def test_a_weak_feature_classifier_is_named(tmp_path, capsys):
     from gankit.config import DataConfig
     from gankit.data import load_dataset
-    from gankit.metrics.evaluate import evaluate_samples
+    from gankit.analysis.evaluate import evaluate_samples
 
     ds = load_dataset(DataConfig(source="digits"))
     ds.labels = torch.from_numpy(np.random.default_rng(0).integers(0, 10, len(ds)))  # labels unrelated to the images
@@ -119,12 +119,12 @@ def test_a_weak_feature_classifier_is_named(tmp_path, capsys):
 
 # 6. compare --configs: data and --real are checked before the first minute of training
 def test_compare_checks_data_and_real_before_training(tmp_path, capsys, monkeypatch):
-    import gankit.loop
+    import gankit.training.loop
 
     def no_training(*a, **k):
         raise AssertionError("trained before checking")
 
-    monkeypatch.setattr(gankit.loop, "train", no_training)
+    monkeypatch.setattr(gankit.training.loop, "train", no_training)
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text("data: {source: digits, resolution: 16}\nmodel: {width: 8, z_dim: 8}\n")
     b.write_text("data: {source: mnist5k, resolution: 16}\nmodel: {width: 8, z_dim: 8}\n")
@@ -150,7 +150,7 @@ def test_training_output_without_a_terminal(tmp_path, capsys):
 
 # 9. doctor on a run too short to judge
 def test_doctor_says_too_early(tmp_path):
-    from gankit.health import doctor
+    from gankit.analysis.health import doctor
 
     train(make_config({}, tiny_overrides()), tmp_path, quiet=True)
     text, n = doctor(tmp_path)

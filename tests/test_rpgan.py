@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from gankit.augment import Augmenter
+from gankit.training.augment import Augmenter
 from gankit.config import make_config
-from gankit.loop import train
+from gankit.training.loop import train
 from gankit.losses import LOSSES, r1_penalty, r2_penalty
 
 from .conftest import tiny_overrides

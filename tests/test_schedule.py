@@ -7,7 +7,7 @@ import pytest
 
 from gankit.config import make_config
 from gankit.errors import ConfigError
-from gankit.schedule import anneal, values
+from gankit.training.schedule import anneal, values
 
 from .conftest import tiny_overrides
 
@@ -48,7 +48,7 @@ def test_bad_schedules_are_refused(over, msg):
 
 
 def test_a_run_follows_the_schedule(tmp_path):
-    from gankit.loop import train
+    from gankit.training.loop import train
 
     cfg = make_config({**R3, "schedule": {**R3["schedule"], "images": 16 * 6}}, tiny_overrides(**{"train.steps": 8, "train.log_every": 1}))
     p = train(cfg, tmp_path / "run", quiet=True)

@@ -7,8 +7,8 @@ from PIL import Image
 from gankit.cli import main
 from gankit.config import make_config
 from gankit.errors import GankitError
-from gankit.loop import train
-from gankit.sampling import resolve_label
+from gankit.training.loop import train
+from gankit.artefact.sampling import resolve_label
 
 from .conftest import ORT_WEB, need, tiny_overrides
 from .test_rough_edges import _err_line
@@ -84,20 +84,20 @@ def test_serve_answers_at_once_and_prepares_the_sampler_in_the_background(tmp_pa
     import threading
     import urllib.request
 
-    import gankit.export
-    from gankit.serve import run_server
+    import gankit.artefact.export
+    from gankit.web.server import run_server
 
     run = tmp_path / "run"
     train(make_config({}, tiny_overrides()), run, quiet=True)
-    release, real_export = threading.Event(), gankit.export.export
+    release, real_export = threading.Event(), gankit.artefact.export.export
 
     def slow_export(*a, **k):
         assert release.wait(60)
         return real_export(*a, **k)
 
-    monkeypatch.setattr(gankit.export, "export", slow_export)
+    monkeypatch.setattr(gankit.artefact.export, "export", slow_export)
     ready = []
-    server, _ = run_server(run, on_ready=ready.append)
+    server = run_server(run, on_ready=ready.append)
     server.start()
     try:
         assert "gankit" in urllib.request.urlopen(server.url, timeout=10).read().decode()  # the report, while exporting
@@ -119,7 +119,7 @@ def test_a_dropped_connection_is_one_line_and_the_server_keeps_serving(tmp_path,
     import struct
     import urllib.request
 
-    from gankit.serve import make_server
+    from gankit.web.server import make_server
 
     (tmp_path / "big.bin").write_bytes(b"x" * (32 << 20))
     (tmp_path / "index.html").write_text("hello")

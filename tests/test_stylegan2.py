@@ -7,7 +7,7 @@ import torch
 
 from gankit.config import make_config
 from gankit.errors import ConfigError
-from gankit.loop import train
+from gankit.training.loop import train
 from gankit.losses import path_length_penalty, path_lengths
 from gankit.models import ARCHS, build_models, make_spec
 from gankit.models.stylegan2 import ModulatedConv, minibatch_std
@@ -155,7 +155,7 @@ def test_options_of_other_archs_are_refused():
 
 def test_export_and_load_truncate_in_w(tmp_path):
     from gankit import load
-    from gankit.export import export
+    from gankit.artefact.export import export
 
     train(make_config({}, tiny_overrides(**{**SG2, "train.steps": 2, "loss.pl_weight": 0})), tmp_path / "run", quiet=True)
     g = load(tmp_path / "run")

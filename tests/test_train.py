@@ -8,9 +8,9 @@ import torch
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.config import load_config, make_config
 from gankit.errors import GankitError
-from gankit.loop import train
-from gankit.run import load_generator
-from gankit.sampling import generate
+from gankit.training.loop import train
+from gankit.artefact.loader import load_generator
+from gankit.artefact.sampling import generate
 
 from .conftest import ROOT, tiny_overrides
 
@@ -139,7 +139,7 @@ class _NaNAfter:
 
 def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
     fake = _NaNAfter(4, 10**9)
-    monkeypatch.setattr("gankit.loop.LOSSES", fake)
+    monkeypatch.setattr("gankit.training.loop.LOSSES", fake)
     with pytest.raises(GankitError, match="non-finite"):
         train(make_config({}, tiny_overrides(**{"train.max_nonfinite": 3, "train.steps": 20})), tmp_path, quiet=True)
     s = load_checkpoint(list_checkpoints(tmp_path / "checkpoints")[0])
@@ -148,7 +148,7 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
 
 def test_non_finite_steps_roll_back_and_recover(tmp_path, monkeypatch):
     fake = _NaNAfter(5, 8)  # three bad D steps, then healthy again
-    monkeypatch.setattr("gankit.loop.LOSSES", fake)
+    monkeypatch.setattr("gankit.training.loop.LOSSES", fake)
     cfg = make_config({}, tiny_overrides(**{"train.max_nonfinite": 3, "train.on_failure": "rollback", "train.steps": 9}))
     p = train(cfg, tmp_path, quiet=True)
     assert p.step == 9 and p.counters == {"nonfinite": 3, "rollbacks": 1}
@@ -160,7 +160,7 @@ def test_non_finite_steps_roll_back_and_recover(tmp_path, monkeypatch):
 
 
 def test_non_finite_that_keeps_coming_back_stops_after_max_rollbacks(tmp_path, monkeypatch):
-    monkeypatch.setattr("gankit.loop.LOSSES", _NaNAfter(5, 10**9))
+    monkeypatch.setattr("gankit.training.loop.LOSSES", _NaNAfter(5, 10**9))
     cfg = make_config({}, tiny_overrides(**{"train.max_nonfinite": 2, "train.on_failure": "rollback", "train.max_rollbacks": 2, "train.steps": 20}))
     with pytest.raises(GankitError, match="again after 2 rollbacks"):
         train(cfg, tmp_path, quiet=True)
@@ -177,7 +177,7 @@ def test_overrides_may_follow_options(tmp_path):
 
 
 def test_lazy_r1_applies_the_penalty_every_kth_d_step(tmp_path, monkeypatch):
-    import gankit.loop as train_mod
+    import gankit.training.loop as train_mod
     calls, original = [], train_mod.r1_penalty
 
     def counting(D, real, y):
@@ -193,11 +193,11 @@ def test_lazy_r1_applies_the_penalty_every_kth_d_step(tmp_path, monkeypatch):
 def test_ema_batch_norm_recomputed_once_per_step(tmp_path, monkeypatch):
     """The grid and the checkpoint of one step share one recalibration of G_ema's BN statistics,
     and the checkpoint holds exactly those statistics."""
-    from gankit import run as run_mod
+    from gankit.training import state as run_mod
     from gankit.config import make_config
-    from gankit.loop import train
-    from gankit.run import load_generator
-    from gankit.sampling import recalibrate_bn
+    from gankit.training.loop import train
+    from gankit.artefact.loader import load_generator
+    from gankit.artefact.sampling import recalibrate_bn
 
     from .conftest import tiny_overrides
 

@@ -14,12 +14,13 @@ from gankit.cli import main
 from gankit.config import make_config
 from gankit.data import load_dataset
 from gankit.errors import ConfigError, GankitError
-from gankit.loop import train
+from gankit.training.loop import train
 from gankit.models import build_models, make_spec
-from gankit.run import build_parts, load_generator
+from gankit.training.state import build_parts
+from gankit.artefact.loader import load_generator
 from gankit.models.layers import noise_inputs, per_sample_noise
 from gankit.models.unet import InstanceNorm
-from gankit.translation import translate_tensor, window_plan
+from gankit.artefact.translation import translate_tensor, window_plan
 
 from .conftest import tiny_overrides
 
@@ -68,11 +69,11 @@ def test_the_step_reports_the_losses_computed_by_hand():
     ds = load_dataset(cfg.data)
     p = build_parts(cfg, ds)
     assert len(noise_inputs(p.G)) == 1
-    from gankit.batches import Batches
-    from gankit.dist import World
-    from gankit.guard import FiniteGuard
+    from gankit.training.batches import Batches
+    from gankit.training.dist import World
+    from gankit.training.guard import FiniteGuard
     from gankit.losses import LOSSES
-    from gankit.steps import STEPS, Tools
+    from gankit.training.steps import STEPS, Tools
 
     k = Tools(p.G, p.D, LOSSES.get("ns"), Batches(ds, p.device, False, False), FiniteGuard(p.device), World(), nullcontext, slice(0, 4),
               list(p.G.parameters()), list(p.D.parameters()), noise_inputs(p.G))
@@ -291,7 +292,8 @@ def test_eval_of_a_translation_run_scores_its_outputs_against_the_targets(tmp_pa
     lg = load_generator(tmp_path / "run")
     ds = load_dataset(lg.cfg.data)
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:20].sort().values
-    from gankit.metrics.paired import psnr, translate_rows
+    from gankit.metrics.paired import psnr
+    from gankit.analysis.paired import translate_rows
 
     assert res["psnr"] == pytest.approx(psnr(translate_rows(lg.G, ds, idx), ds.to_float(idx)))
     assert 0 < res["l1"] < 1 and 0 < res["ssim"] < 1 and set(res) >= {"l1", "psnr", "ssim", "provenance"} and "fid" not in res
@@ -318,11 +320,11 @@ def test_cyclegan_step_reports_the_losses_computed_by_hand():
     cfg = make_config({}, cyc_overrides(**{"loss.identity": 0.5, "data.pairs": "edges", "loss.pool": 0, "data.channels": 1}))
     ds = load_dataset(cfg.data)
     p = build_parts(cfg, ds)
-    from gankit.batches import Batches
-    from gankit.dist import World
-    from gankit.guard import FiniteGuard
+    from gankit.training.batches import Batches
+    from gankit.training.dist import World
+    from gankit.training.guard import FiniteGuard
     from gankit.losses import LOSSES
-    from gankit.steps import STEPS, Tools
+    from gankit.training.steps import STEPS, Tools
 
     k = Tools(p.G, p.D, LOSSES.get("lsgan"), Batches(ds, p.device, False, False), FiniteGuard(p.device), World(), nullcontext, slice(0, 4),
               list(p.G.parameters()), list(p.D.parameters()), noise_inputs(p.G))
@@ -350,8 +352,8 @@ def test_cyclegan_step_reports_the_losses_computed_by_hand():
 def test_the_image_pool_fills_then_swaps_half_the_time():
     from types import SimpleNamespace
 
-    from gankit.dist import World
-    from gankit.steps import image_pool
+    from gankit.training.dist import World
+    from gankit.training.steps import image_pool
 
     p = SimpleNamespace(cfg=make_config({}, cyc_overrides(**{"loss.pool": 4})), extra={}, latent_gen=torch.Generator().manual_seed(0))
     k = SimpleNamespace(world=World(), mine=slice(0, 2))

@@ -6,8 +6,8 @@ import torch
 
 from gankit.config import VAEConfig, make_config
 from gankit.errors import ConfigError
-from gankit.loop import train
-from gankit.vae import vae_terms
+from gankit.training.loop import train
+from gankit.models.vae import vae_terms
 
 from .conftest import tiny_overrides
 

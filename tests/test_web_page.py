@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from gankit.config import make_config
-from gankit.export import export
-from gankit.loop import train
-from gankit.serve import make_server
+from gankit.artefact.export import export
+from gankit.training.loop import train
+from gankit.web.server import make_server
 
 from .conftest import ARTIFACTS, ORT_WEB, need, tiny_overrides
 
@@ -163,7 +163,7 @@ def test_report_renders_offline_and_its_grid_slider_works(browser, tmp_path):
     from .test_report import synthetic_run
 
     run = synthetic_run(tmp_path / "run", grids=6)
-    from gankit.report import write_report
+    from gankit.analysis.report import write_report
 
     path = write_report(run)
     page = browser.new_page()
@@ -193,7 +193,7 @@ def test_live_view_of_a_running_2d_run_follows_it(browser, tmp_path):
     import sys
     import time
 
-    from gankit.serve import run_server
+    from gankit.web.server import run_server
 
     run = tmp_path / "ring"
     args = ["data.source=ring8", "model.arch=mlp", "model.width=32", "model.z_dim=4", "train.steps=200000", "train.batch_size=64",
@@ -206,7 +206,7 @@ def test_live_view_of_a_running_2d_run_follows_it(browser, tmp_path):
         while time.time() < deadline and not ((run / "snapshots.jsonl").is_file() and (run / "snapshots.jsonl").read_text().count("\n") >= 1):
             assert proc.poll() is None, "the training died"
             time.sleep(0.3)
-        server, _ = run_server(run)
+        server = run_server(run)
         server.start()
         page = browser.new_page()
         seen, requests = [], []
@@ -315,7 +315,7 @@ def test_bring_your_own_image_projects_on_the_server_and_edits_in_the_page(expor
 
     from PIL import Image
 
-    from gankit.serve import projection_api
+    from gankit.web.server import projection_api
 
     folder = exports["sg2"]
     meta = json.loads((folder / "generator.json").read_text())

@@ -27,7 +27,7 @@ from r3gan import WIDTHS, reference  # noqa: E402  (this folder's harness)
 
 from gankit.config import make_config  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
-from gankit.loop import train  # noqa: E402
+from gankit.training.loop import train  # noqa: E402
 from gankit.models import register_arch  # noqa: E402
 
 

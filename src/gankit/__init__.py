@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # names for type checkers; imported lazily at run time
     from pathlib import Path
 
     from .config import Config
-    from .generator import Generator
-    from .run_api import Run
+    from .artefact.generator import Generator
+    from .api.run import Run
 
 __all__ = [
     "__version__", "GankitError", "ConfigError", "DataError", "CheckpointError",
@@ -43,7 +43,7 @@ def train(source: str | Path | dict[str, Any] | Config | None = None, out: str |
     or keyword sections (`train={"steps": 500}`); an unknown key or a bad value raises a
     `ConfigError` naming it. `resume="auto"` continues the folder's run. Returns a `Run` (its
     folder, config, step, metrics, generator, report, export)."""
-    from .run_api import train_run
+    from .api.run import train_run
 
     return train_run(source, out, overrides, resume, quiet, sections)
 
@@ -54,7 +54,7 @@ def load(path: str | Path, device: str = "cpu") -> Generator:
     >>> g = gankit.load("runs/demo")            # or an export folder, or a checkpoint
     >>> images = g.sample(16, seed=0, label=3)  # uint8 [16, H, W, C]
     """
-    from .generator import load as _load
+    from .artefact.generator import load as _load
 
     return _load(path, device)
 
@@ -66,7 +66,7 @@ def evaluate(target: str | Path, metrics: list[str] | tuple[str, ...] | None = N
     source), as `gankit eval` computes them; the result holds a "provenance" entry. `metrics`: default
     fid, kid, pr, dc for a generator; l1, psnr, ssim, fid, kid for a translation run (its outputs
     against the targets of `real`'s pairs)."""
-    from .metrics.evaluate import ALL, evaluate_run
+    from .analysis.evaluate import ALL, evaluate_run
     from .metrics.paired import PAIRED
 
     bad = [m for m in metrics or () if m not in ALL + PAIRED]
@@ -82,7 +82,7 @@ def compare(runs: list[str | Path], out: str | Path, n: int = 5000, features: st
     into `out` and returns one row per run."""
     from pathlib import Path
 
-    from .comparison import compare_runs
+    from .api.compare import compare_runs
 
     return compare_runs(list(runs), Path(out), n=n, seed=seed, real=real, features=features, device=device)
 
@@ -123,11 +123,11 @@ def __getattr__(name: str) -> Any:
 
         return Config
     if name == "Generator":
-        from .generator import Generator
+        from .artefact.generator import Generator
 
         return Generator
     if name == "Run":
-        from .run_api import Run
+        from .api.run import Run
 
         return Run
     raise AttributeError(f"module 'gankit' has no attribute {name!r}")

@@ -1,0 +1,303 @@
+"""The loop's periodic work in one place: the metrics line, health checks and what they do
+(warn, stop, roll back), grids, evaluation during training, and checkpoints. Rank 0 alone writes;
+every rank takes the same decisions from the same (broadcast) records."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .augment import Augmenter
+from ..checkpoint import checkpoint_path, latest_valid, list_checkpoints, load_checkpoint, save_checkpoint
+from ..config import dump_yaml, make_config
+from ..console import say, warn
+from ..data import Dataset
+from .dist import World
+from ..errors import ConfigError, GankitError
+from ..analysis.health import DiversityProbe, HealthMonitor, write_finding
+from ..jsonl import append_jsonl, truncate_jsonl
+from ..losses import LOSSES
+from .state import Parts, peak_rss_mb, recalibrated_ema, restore, state_of
+from ..artefact.sampling import balanced_labels, generate
+from ..viz import save_grid, save_scatter
+
+
+class Duties:
+    def __init__(self, p: Parts, ds: Dataset, out: Path, meta: dict[str, Any], world: World):
+        self.p, self.ds, self.out, self.meta, self.world = p, ds, out, meta, world
+        self.ckpt_dir, self.sample_dir = out / "checkpoints", out / "samples"
+        self.metrics_path, self.health_path = out / "metrics.jsonl", out / "health.jsonl"
+        cfg = p.cfg
+        self.fixed_seed = cfg.train.seed + 100
+        self.evaluator = None
+        if cfg.eval.every:
+            from .during import TrainingEvaluator
+
+            self.evaluator = TrainingEvaluator(cfg, ds)
+        self.probe = DiversityProbe(ds, p.spec.z_dim, p.spec.num_classes) if ds.kind != "pairs" else None
+        self.monitor = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, len(ds), bool(cfg.augment.policy), cfg.train.steps,
+                                     cfg.train.max_minutes)
+        self.first_log = True
+        # for people to look at: snapshots of a 2D game, TensorBoard, the report (rank 0 writes them)
+        self.snapshots = None
+        self.snapshot_every = cfg.train.snapshot_every or cfg.train.sample_every
+        if ds.kind == "points" and cfg.model.family == "gan" and world.main:
+            from .snapshots import Snapshots
+
+            self.snapshots = Snapshots(ds, p.spec.z_dim, p.spec.num_classes, cfg.loss.name, LOSSES.get(cfg.loss.name), cfg.model.pac,
+                                       self.fixed_seed)
+        self.board = None
+        if cfg.log.tensorboard and world.main:
+            from ..analysis.tboard import Board
+
+            self.board = Board(out)
+        if world.main:
+            self._describe_run()
+
+    def _describe_run(self) -> None:
+        """run.json (what the report shows of the data and networks) and samples/real.png."""
+        p, ds = self.p, self.ds
+        from ..version import __version__
+
+        info = {"name": self.out.name, "data": self.meta, "family": p.cfg.model.family, "arch": p.cfg.model.arch,
+                "params_g": sum(x.numel() for x in p.G.parameters()), "params_d": sum(x.numel() for x in p.D.parameters()),
+                "steps": p.cfg.train.steps, "world_size": self.world.size, "device": str(p.device), "gankit": __version__}
+        (self.out / "run.json").write_text(json.dumps(info, indent=1))
+        real = self.sample_dir / "real.png"
+        if ds.kind == "image" and not real.exists():  # (a translation's grids hold their targets)
+            save_real_grid(ds, p.spec.num_classes, real)
+
+    def metrics_line(self, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
+        """Build, share and write one line of metrics.jsonl (statistics of the global batch)."""
+        p = self.p
+        rec = metrics_record(p, self.world.mean(acc), n_good, images_per_s)
+        if self.probe is not None:
+            rec.update(self.probe(p.G, p.device))
+        if self.first_log:
+            rec["dataset_size"], self.first_log = len(self.ds), False
+        rec = self.world.broadcast_object(rec)  # rank 0's record: every rank's health decisions read the same
+        if self.world.main:
+            append_jsonl(self.metrics_path, rec)
+            if self.board is not None:
+                self.board.scalars(rec)
+        return rec
+
+    def grid(self) -> None:
+        if self.world.main:
+            path = save_samples(self.p, self.ds, self.sample_dir, self.fixed_seed)
+            if self.p.cfg.model.family == "vae":
+                save_reconstructions(self.p, self.ds, self.sample_dir)
+            if self.board is not None:
+                self.board.image("samples", path, self.p.step)
+
+    def snapshot(self) -> None:
+        """2D runs: one line of snapshots.jsonl for the live view (rank 0)."""
+        if self.snapshots is not None:
+            p = self.p
+            append_jsonl(self.out / "snapshots.jsonl", self.snapshots(p.G, p.D, p.device, p.step))
+
+    def evaluate(self) -> None:
+        p = self.p
+        rec = self.world.broadcast_object(({"step": p.step, "images": p.images} | self.evaluator(p)) if self.world.main else None)
+        if self.world.main:
+            append_jsonl(self.metrics_path, rec)
+            if self.board is not None:
+                self.board.scalars(rec)
+        self.check_health(rec)
+
+    def report(self) -> None:
+        """report.html (rank 0; log.report): a failure is a warning, never the end of training."""
+        if self.world.main and self.p.cfg.log.report:
+            from ..analysis.report import write_report
+
+            try:
+                write_report(self.out)
+            except Exception as e:  # noqa: BLE001
+                warn(f"report.html not written: {type(e).__name__}: {e}")
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+    def save(self) -> Path:
+        """A checkpoint: rank 0 writes, the others wait until the file is whole."""
+        p = self.p
+        recalibrated_ema(p)
+        state = state_of(p, self.meta)  # on every rank: the augmenter's partial sums are reduced here
+        keep = p.cfg.train.keep_checkpoints
+        path = save_checkpoint(state, self.ckpt_dir, p.step, keep) if self.world.main else checkpoint_path(self.ckpt_dir, p.step)
+        self.world.barrier()
+        self.directions()
+        self.report()
+        return path
+
+    def directions(self) -> None:
+        """RUN/directions/ (the report's strips): semantic directions of G_ema at this checkpoint (rank 0, image
+        generators with `latent_weight`); a failure is a warning, never the end of training."""
+        p = self.p
+        if not (self.world.main and p.cfg.log.report and self.meta.get("kind") == "image" and hasattr(p.G_ema, "latent_weight")):
+            return
+        from ..latent.files import write_run_directions
+
+        try:
+            write_run_directions(p.G_ema, self.out / "directions")
+        except Exception as e:  # noqa: BLE001
+            warn(f"directions not written: {type(e).__name__}: {e}")
+
+    def _record(self, f) -> None:
+        if self.world.main:
+            write_finding(self.health_path, f)
+
+    def check_health(self, rec: dict[str, Any]) -> None:
+        """Feed a record to the detectors and act on what they find (train.on_failure)."""
+        p, t = self.p, self.p.cfg.train
+        for f in self.monitor.observe(rec):
+            say(f.line())
+            if f.severity == "error" and t.on_failure == "stop":
+                f.action = "stopped the run"
+                self._record(f)
+                raise GankitError(f"training stopped at step {p.step} (train.on_failure=stop): {f.line()}")
+            if f.severity == "error" and t.on_failure == "rollback":
+                f.action = _rollback_or_stop(p, self.ckpt_dir, self.metrics_path, reason=f.name, remedy=f.suggestion, before=f.since)
+                self._record(f)
+                self._rolled_back()
+                return
+            f.action = "warned"
+            self._record(f)
+
+    def nonfinite_rollback(self, n: int) -> None:
+        p = self.p
+        _rollback_or_stop(p, self.ckpt_dir, self.metrics_path, reason=f"{n} non-finite steps in a row",
+                          remedy={"train.lr_g": p.cfg.train.lr_g / 2, "train.lr_d": p.cfg.train.lr_d / 2})
+        self._rolled_back()
+
+    def _rolled_back(self) -> None:
+        """After any rollback (health or non-finite): the monitor learns the restored step and settings,
+        and config.yaml holds the config the run now trains with (a resume keeps the remedy)."""
+        p = self.p
+        self.monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
+        self.monitor.r1, self.monitor.augmenting = p.cfg.loss.r1, bool(p.cfg.augment.policy)
+        if self.world.main:
+            (self.out / "config.yaml").write_text(dump_yaml(p.cfg))
+
+
+def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
+    """A fixed-seed grid from G_ema (2D data: a scatter over the real points; translation: rows of
+    input, output and target for fixed training pairs, by the network `gankit translate` uses)."""
+    G_ema = recalibrated_ema(p)
+    path = folder / f"step_{p.step:06d}.png"
+    if ds.kind == "pairs":
+        from ..artefact.translation import translation_grid
+
+        save_grid(translation_grid(G_ema, ds, fixed_seed), path, nrow=3)
+    elif ds.kind == "points":
+        x, _ = generate(G_ema, 2500, p.spec.z_dim, p.spec.num_classes, p.device, seed=fixed_seed)
+        real = ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:2500]]
+        save_scatter(real.numpy(), x.numpy(), path)
+    else:
+        ncls = p.spec.num_classes
+        n = 100 if ncls == 10 else 64
+        x, _ = generate(G_ema, n, p.spec.z_dim, ncls, p.device, seed=fixed_seed)
+        save_grid(x, path, nrow=10 if ncls == 10 else None)
+    return path
+
+
+def save_real_grid(ds: Dataset, num_classes: int, path: Path) -> None:
+    """Real images laid out as the generated grids are (classes in turn), for the report to show beside them."""
+    n = min(100 if num_classes == 10 else 64, len(ds))
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
+    if num_classes and ds.labels is not None:
+        pools = [order[ds.labels[order] == k].tolist() for k in range(num_classes)]
+        idx = [pools[k].pop() if pools[k] else int(order[i]) for i, k in enumerate(balanced_labels(n, num_classes).tolist())]
+    else:
+        idx = order[:n].tolist()
+    save_grid(ds.to_float(torch.tensor(idx)), path, nrow=10 if num_classes == 10 else None)
+
+
+def save_reconstructions(p: Parts, ds: Dataset, folder: Path) -> Path:
+    """A VAE's reconstructions of 8 fixed real images (rows: real, then reconstructed), encoder in eval mode."""
+    from ..models.vae import reconstruct
+
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:8]
+    x = ds.to_float(idx).to(p.device)
+    was = p.D.training
+    p.D.eval()
+    try:
+        with torch.no_grad():
+            r = reconstruct(p.D, recalibrated_ema(p), x).cpu()
+    finally:
+        p.D.train(was)
+    path = folder / f"recon_{p.step:06d}.png"
+    save_grid(torch.cat([x.cpu().float(), r]), path, nrow=8)
+    return path
+
+
+def metrics_record(p: Parts, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
+    """One line of metrics.jsonl: the interval's mean statistics (of the global batch) and the run's counters."""
+    rec: dict[str, Any] = {"step": p.step, "images": p.images}
+    if n_good > 0:
+        rec.update({k: round(float(v) / n_good, 6) for k, v in acc.items()})
+    rec.update({"seconds": round(p.wall, 3), "images_per_s": round(images_per_s, 2), "lr_g": p.opt_g.param_groups[0]["lr"],
+                "nonfinite": p.counters["nonfinite"], "peak_rss_mb": peak_rss_mb()})
+    if p.augment.active:
+        rec.update({"augment_p": round(p.augment.p, 5), "r_t": round(p.augment.rt, 5)})
+    if p.cfg.schedule.images and p.now is not None:  # what the schedule has reached
+        rec.update({"beta2_g": round(p.now.beta2_g, 6), "r1_weight": round(p.now.r1, 8), "r2_weight": round(p.now.r2, 8)})
+    return rec
+
+
+def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, reason: str,
+                      remedy: dict[str, Any], before: int | None = None) -> str:
+    """Restore the newest checkpoint saved before step `before` (else the oldest kept) and
+    apply `remedy` (config key -> value), or stop; returns what was done."""
+    t = p.cfg.train
+    if t.on_failure != "rollback":
+        raise GankitError(f"training stopped at step {p.step}: {reason}; lower train.lr_g / train.lr_d or set train.on_failure=rollback")
+    if p.counters["rollbacks"] >= t.max_rollbacks:
+        raise GankitError(f"training stopped at step {p.step}: {reason} again after {p.counters['rollbacks']} rollbacks "
+                          f"(train.max_rollbacks); the last good checkpoint is kept; check the data and the config")
+    found = None
+    for path in list_checkpoints(ckpt_dir):  # newest first
+        if before is None or int(path.stem[5:]) < before:
+            found = _load_or_none(path)
+            if found is not None:
+                break
+    if found is None:
+        found = latest_valid(ckpt_dir) if before is None else _oldest_valid(ckpt_dir)
+    if found is None:
+        raise GankitError(f"training stopped at step {p.step}: {reason}, and no checkpoint to roll back to")
+    rollbacks, nonfinite = p.counters["rollbacks"] + 1, p.counters["nonfinite"]
+    cfg = p.cfg
+    try:
+        new_cfg = make_config(cfg.to_dict(), [f"{k}={v}" for k, v in remedy.items()])
+    except ConfigError as e:
+        raise GankitError(f"training stopped at step {p.step}: {reason}; the remedy cannot be applied here ({e})") from None
+    restore(p, found[1], found[0])
+    p.counters.update(rollbacks=rollbacks, nonfinite=nonfinite)
+    p.cfg = new_cfg
+    if new_cfg.augment != cfg.augment:
+        p.augment = Augmenter(new_cfg.augment, new_cfg.train.batch_size, new_cfg.train.seed, p.world.rank, p.world.size)
+    change = " ".join(f"{k}={v}" for k, v in remedy.items())
+    if p.world.main:
+        truncate_jsonl(metrics_path, p.step)
+        truncate_jsonl(metrics_path.parent / "snapshots.jsonl", p.step)
+        append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": change,
+                                    "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
+    say(f"rolled back to {found[0]} (step {p.step}) after {reason}; now {change}")
+    return f"rolled back to step {p.step} and set {change}"
+
+
+def _load_or_none(path: Path):
+    try:
+        return path, load_checkpoint(path)
+    except GankitError:
+        return None
+
+
+def _oldest_valid(ckpt_dir: Path):
+    for path in reversed(list_checkpoints(ckpt_dir)):
+        if (found := _load_or_none(path)) is not None:
+            return found
+    return None

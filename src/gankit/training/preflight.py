@@ -1,0 +1,32 @@
+"""Every check that needs no training, run before any data is decoded (and by `--dry-run`)."""
+from __future__ import annotations
+
+from ..config import Config
+from ..data import DataProbe, probe_dataset
+from ..device import pick_device
+from ..errors import GankitError
+from ..losses import LOSSES
+from ..models import make_spec
+
+
+def preflight(cfg: Config, probe: DataProbe) -> None:
+    """Loss, architecture against the data (kind, resolution, labels), device, TensorBoard when asked, batch size."""
+    LOSSES.get(cfg.loss.name)
+    make_spec(cfg.model, probe.shape, probe.num_classes, probe.kind, cfg.loss.gp, probe.label_note, probe.in_channels)
+    pick_device(cfg.train.device)
+    if cfg.log.tensorboard:
+        from ..analysis.tboard import check_available
+
+        check_available()
+    if cfg.model.family == "cyclegan" and cfg.loss.identity > 0 and probe.in_channels != probe.shape[0]:
+        raise GankitError(f"loss.identity: the identity terms feed each domain's images to the other generator, but A has "
+                          f"{probe.in_channels} channel(s) and B {probe.shape[0]}: set loss.identity=0")
+    if probe.kind != "points" and probe.size < cfg.train.batch_size:
+        raise GankitError(f"train.batch_size: {cfg.train.batch_size} is larger than the dataset ({probe.size} examples)")
+
+
+def check_config(cfg: Config) -> DataProbe:
+    """`gankit train --dry-run`: all of the above on the data's description alone."""
+    probe = probe_dataset(cfg.data)
+    preflight(cfg, probe)
+    return probe
