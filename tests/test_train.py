@@ -147,11 +147,18 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
 
 
 def test_non_finite_steps_roll_back_and_recover(tmp_path, monkeypatch):
+    from gankit.training.duties import Duties
+
     fake = _NaNAfter(5, 8)  # three bad D steps, then healthy again
     monkeypatch.setattr("gankit.training.loop.LOSSES", fake)
+    returned = []
+    real = Duties.nonfinite_rollback
+    monkeypatch.setattr(Duties, "nonfinite_rollback", lambda self, n: returned.append(real(self, n)) or returned[-1])
     cfg = make_config({}, tiny_overrides(**{"train.max_nonfinite": 3, "train.on_failure": "rollback", "train.steps": 9}))
     p = train(cfg, tmp_path, quiet=True)
     assert p.step == 9 and p.counters == {"nonfinite": 3, "rollbacks": 1}
+    # the rollback is handed back to the loop: the restored step and the config it then trains with
+    assert [(r.step, r.checkpoint.name) for r in returned] == [(3, "ckpt_00000003.pt")] and returned[0].cfg is p.cfg
     assert p.cfg.train.lr_d == pytest.approx(cfg.train.lr_d / 2)
     events = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "event" in x]
     assert len(events) == 1 and events[0]["event"] == "rollback" and events[0]["step"] == 3
@@ -177,14 +184,14 @@ def test_overrides_may_follow_options(tmp_path):
 
 
 def test_lazy_r1_applies_the_penalty_every_kth_d_step(tmp_path, monkeypatch):
-    import gankit.training.loop as train_mod
-    calls, original = [], train_mod.r1_penalty
+    import gankit.training.steps as steps
+    calls, original = [], steps.r1_penalty
 
     def counting(D, real, y):
         calls.append(1)
         return original(D, real, y)
 
-    monkeypatch.setattr(train_mod, "r1_penalty", counting)
+    monkeypatch.setattr(steps, "r1_penalty", counting)
     # 6 G steps x 2 D steps = 12 D steps; every 3rd one is penalised
     train(make_config({}, tiny_overrides(**{"loss.r1": 0.1, "loss.r1_every": 3, "train.d_steps": 2})), tmp_path, quiet=True)
     assert len(calls) == 4

@@ -5,9 +5,7 @@ Files hold state dicts and plain Python values only and are always read with
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,40 +13,15 @@ import torch
 
 from .console import warn
 from .errors import CheckpointError
+from .paths import atomic_write
+from .runfolder import RunFolder
 
 NAME = re.compile(r"^ckpt_(\d{8})\.pt$")  # temporary files never match this
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to `path` so that a crash leaves either the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def checkpoint_path(folder: Path, step: int) -> Path:
@@ -137,9 +110,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def latest_valid(folder: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads; broken ones are skipped with a one-line warning."""
-    for p in list_checkpoints(folder):
+def step_of(path: Path) -> int:
+    """The step a checkpoint file holds, from its name."""
+    m = NAME.match(path.name)
+    if m is None:
+        raise CheckpointError(f"{path}: not a checkpoint file name (ckpt_XXXXXXXX.pt)")
+    return int(m.group(1))
+
+
+def latest_valid(folder: Path, before: int | None = None, oldest: bool = False) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads (saved before step `before` when given; the oldest that loads with
+    `oldest`); broken ones are skipped with a one-line warning."""
+    found = list_checkpoints(folder)
+    for p in reversed(found) if oldest else found:
+        if before is not None and step_of(p) >= before:
+            continue
         try:
             return p, load_checkpoint(p)
         except CheckpointError as e:
@@ -151,7 +136,7 @@ def load_target(target: str | Path) -> tuple[Path, dict[str, Any]]:
     """A run folder (its newest valid checkpoint) or a checkpoint file, loaded once."""
     p = Path(target)
     if p.is_dir():
-        folder = p / "checkpoints" if (p / "checkpoints").is_dir() else p
+        folder = RunFolder(p).checkpoints if RunFolder(p).checkpoints.is_dir() else p
         found = latest_valid(folder)
         if found is None:
             raise CheckpointError(f"{p}: no valid checkpoint found in {folder}")

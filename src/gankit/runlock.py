@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from .errors import GankitError
+from .runfolder import RunFolder
 
 try:
     import fcntl
@@ -19,7 +20,7 @@ except ImportError:  # Windows: no advisory locks; the folder is not guarded
 
 class RunLock:
     def __init__(self, out: Path):
-        self.path = out / ".lock"
+        self.path = RunFolder(out).lock
         self.fd: int | None = None
         self.made_folder = False
 
@@ -49,7 +50,7 @@ class RunLock:
         only `.lock` behind (the folder goes too when the lock made it)."""
         if self.fd is not None:
             try:
-                if [p.name for p in self.path.parent.iterdir()] == [".lock"]:
+                if [p for p in self.path.parent.iterdir()] == [self.path]:
                     self.path.unlink()
                     if self.made_folder:
                         self.path.parent.rmdir()
@@ -62,7 +63,7 @@ class RunLock:
 
 def is_held(out: Path) -> bool:
     """Whether a live trainer holds `out` (for readers: a report says "running")."""
-    path = out / ".lock"
+    path = RunFolder(out).lock
     if fcntl is None or not path.is_file():
         return False
     try:

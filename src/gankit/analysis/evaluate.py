@@ -155,10 +155,6 @@ def generate_for_eval(lg: LoadedGenerator, n: int, seed: int) -> tuple[torch.Ten
     return generate(lg.G, n, lg.spec.z_dim, lg.spec.num_classes, next(lg.G.parameters()).device, seed=seed)
 
 
-def run_folder_of(ckpt: Path) -> Path:
-    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-
-
 def evaluate_run(target: str | Path, metrics: list[str], n: int, real: str | None = None, features: str | None = None,
                  seed: int = 0, inception: str | None = None, device: str = "cpu", n_real: int | None = None,
                  default: tuple[str, ...] = ALL) -> dict[str, Any]:

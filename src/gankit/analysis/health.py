@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -19,6 +19,8 @@ from typing import Any
 import torch
 
 from ..jsonl import read_jsonl
+from ..models.layers import evaluating
+from ..runfolder import RunFolder
 
 # thresholds (all relative to the run's own early behaviour or to real data)
 WARMUP = 3  # log intervals before any judgement (the first steps of any GAN look odd)
@@ -88,12 +90,27 @@ class HealthMonitor:
     active: dict[str, int] = field(default_factory=dict)  # finding name -> step it fired
     clean: dict[str, int] = field(default_factory=dict)  # finding name -> clean intervals since
 
+    @classmethod
+    def for_run(cls, cfg: Any, data_size: int) -> HealthMonitor:
+        """A monitor for a run of config `cfg` on `data_size` examples."""
+        t = cfg.train
+        return cls(t.lr_g, t.lr_d, cfg.loss.r1, data_size, bool(cfg.augment.policy), t.steps, t.max_minutes)
+
+    def rolled_back(self, step: int, cfg: Any) -> None:
+        """The run continues from `step` with `cfg` (a rollback's remedy applied): judged afresh from there."""
+        self._afresh(step)
+        self.lr_g, self.lr_d, self.r1, self.augmenting = cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, bool(cfg.augment.policy)
+
+    def _afresh(self, step: int) -> None:
+        """Forget what was seen after `step` and every open finding, keeping the same early baseline."""
+        self.history = [h for h in self.history if h["step"] <= step][:WARMUP + 2]
+        self.active.clear()
+        self.clean.clear()
+
     def observe(self, rec: dict[str, Any]) -> list[Finding]:
         if "event" in rec:
-            if rec["event"] == "rollback":  # judge the resumed run afresh, against the same early baseline
-                self.history = [h for h in self.history if h["step"] <= rec["step"]][:WARMUP + 2]
-                self.active.clear()
-                self.clean.clear()
+            if rec["event"] == "rollback":  # a replayed metrics.jsonl: the record holds the new learning rates
+                self._afresh(rec["step"])
                 self.lr_g, self.lr_d = rec.get("lr_g", self.lr_g), rec.get("lr_d", self.lr_d)
             return []
         if any(k.startswith("eval_") for k in rec):
@@ -300,26 +317,17 @@ class DiversityProbe:
 
     @torch.no_grad()
     def __call__(self, G: torch.nn.Module, device: torch.device) -> dict[str, Any]:
-        was = G.training
-        G.eval()
-        try:
+        with evaluating(G):
             y = self.y.to(device) if self.y is not None else None
             out = {"diversity": round(pairwise_spread(G(self.z.to(device), y).cpu()) / max(self.real, 1e-12), 4)}
             if self.centres is not None:
                 pts = G(self.points_z.to(device), None).float().cpu().numpy()
                 visited, settled = modes_visited(pts, self.centres)
                 out.update({"modes_visited": visited, "modes_total": len(self.centres), "on_modes": round(settled, 4)})
-        finally:
-            G.train(was)
         return out
 
 
 # --- health.jsonl and `gankit doctor` ---
-
-def write_finding(path: Path, f: Finding) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(asdict(f)) + "\n")
-
 
 def judged_from(total_steps: int, max_minutes: float, last: dict[str, Any]) -> int:
     """The step from which slow-building problems are judged: JUDGE_AFTER of the run's length (at
@@ -333,7 +341,7 @@ def judged_from(total_steps: int, max_minutes: float, last: dict[str, Any]) -> i
 
 def replay(metrics_path: Path, cfg) -> list[Finding]:
     """Run the detectors over a run's metrics.jsonl (finished or still running)."""
-    mon = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, 0, bool(cfg.augment.policy), cfg.train.steps, cfg.train.max_minutes)
+    mon = HealthMonitor.for_run(cfg, 0)
     found = []
     for rec in read_jsonl(metrics_path):
         if "dataset_size" in rec:
@@ -347,12 +355,13 @@ def doctor(run: Path) -> tuple[str, int]:
     from ..config import load_yaml, make_config
     from ..errors import GankitError
 
-    metrics = run / "metrics.jsonl"
-    if not metrics.is_file() or not (run / "config.yaml").is_file():
+    folder = RunFolder(run)
+    metrics = folder.metrics
+    if not metrics.is_file() or not folder.config.is_file():
         raise GankitError(f"{run}: not a run folder (no metrics.jsonl and config.yaml)")
-    cfg = make_config(load_yaml(run / "config.yaml"))
+    cfg = make_config(load_yaml(folder.config))
     logged = []  # written during training: they survive a rollback that truncates metrics.jsonl
-    hp = run / "health.jsonl"
+    hp = folder.health
     if hp.is_file():
         for r in read_jsonl(hp):
             try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..jsonl import read_jsonl
 from ..paths import write_atomic
+from ..runfolder import RunFolder, grid_step
 
 MAX_POINTS = 400  # per curve
 MAX_GRIDS = 40
@@ -50,7 +51,7 @@ EVAL_KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverag
 
 def run_info(run: Path, notes: list[str]) -> dict[str, Any]:
     """What training wrote about itself (run.json); else what the newest checkpoint holds."""
-    p = run / "run.json"
+    p = RunFolder(run).info
     if p.is_file():
         try:
             return json.loads(p.read_text())
@@ -60,7 +61,7 @@ def run_info(run: Path, notes: list[str]) -> dict[str, Any]:
         from ..checkpoint import latest_valid
         from ..artefact.loader import trainable_count
 
-        found = latest_valid(run / "checkpoints")
+        found = latest_valid(RunFolder(run).checkpoints)
     except Exception:  # noqa: BLE001 - the report must not fail on a bad checkpoint
         found = None
     if found is None:
@@ -69,11 +70,6 @@ def run_info(run: Path, notes: list[str]) -> dict[str, Any]:
     cfg = state.get("config", {})
     return {"data": state.get("data", {}), "family": cfg.get("model", {}).get("family"), "arch": cfg.get("model", {}).get("arch"),
             "params_g": trainable_count(state["G"]), "params_d": trainable_count(state["D"]), "gankit": state.get("version")}
-
-
-def _step_of(path: Path) -> int:
-    m = re.search(r"(\d+)", path.stem)
-    return int(m.group(1)) if m else -1
 
 
 # ---- pieces of HTML -------------------------------------------------------------------------------
@@ -212,11 +208,11 @@ def _image_uris(paths: list[Path], notes: list[str]) -> list[tuple[int, str]]:
                     if buf.tell() <= budget_each or min(im.size) < 96:
                         break
                     im = im.resize((im.width * 3 // 4, im.height * 3 // 4))
-                out.append((_step_of(p), data_uri(buf.getvalue(), "image/jpeg")))
+                out.append((grid_step(p), data_uri(buf.getvalue(), "image/jpeg")))
             except Exception:  # noqa: BLE001 - a damaged PNG is left out
                 notes.append(f"samples/{p.name}: not a readable image, left out")
     else:
-        out = [(_step_of(p), data_uri(b, "image/png")) for p, b in blobs]
+        out = [(grid_step(p), data_uri(b, "image/png")) for p, b in blobs]
     return out
 
 
@@ -264,13 +260,14 @@ def build_report(run: Path, live: bool = False) -> str:
     from .health import doctor
 
     run = Path(run)
+    folder = RunFolder(run)
     notes: list[str] = []
-    records = read_jsonl(run / "metrics.jsonl", notes)
-    if not (run / "metrics.jsonl").is_file():
+    records = read_jsonl(folder.metrics, notes)
+    if not folder.metrics.is_file():
         notes.append("metrics.jsonl: missing (no interval logged yet?)")
-    findings = read_jsonl(run / "health.jsonl", notes)
+    findings = read_jsonl(folder.health, notes)
     info = run_info(run, notes)
-    config_text = (run / "config.yaml").read_text() if (run / "config.yaml").is_file() else ""
+    config_text = folder.config.read_text() if folder.config.is_file() else ""
     if not config_text:
         notes.append("config.yaml: missing")
     elif not info.get("steps"):
@@ -289,7 +286,7 @@ def build_report(run: Path, live: bool = False) -> str:
     status = "finished" if done else "training" if running else f"stopped at step {last.get('step', 0)} (continue with --resume auto)"
     body.append(f'<p class="muted">{esc(status)}; report written {esc(time.strftime("%Y-%m-%d %H:%M:%S"))}'
                 + (' · <span id="live">live view: refreshes as the run grows</span>' if live else "")
-                + (' · <a href="sampler/">sampler page</a>' if live and (run / "sampler" / "index.html").is_file() else "") + "</p>")
+                + (' · <a href="sampler/">sampler page</a>' if live and (folder.sampler / "index.html").is_file() else "") + "</p>")
     shape = "x".join(map(str, data.get("shape", []))) or "?"
     summary = [
         ("data", f"{data.get('name', '?')}: {fmt(data.get('size', '?'))} {'2D points' if data.get('kind') == 'points' else 'images'}, shape {shape}"
@@ -337,12 +334,12 @@ def build_report(run: Path, live: bool = False) -> str:
         body.append('<p class="muted">no metrics logged yet.</p>')
 
     # grids
-    grids = sorted((run / "samples").glob("step_*.png"), key=_step_of) if (run / "samples").is_dir() else []
+    grids = folder.grids()
     body.append("<h2>Samples over training</h2>")
     if grids:
         uris = _image_uris(grids, notes)
         k = len(uris) - 1
-        real = run / "samples" / "real.png"
+        real = folder.real_grid
         real_html = (f'<figure><img id="real-img" alt="real data" src="{data_uri(real.read_bytes(), "image/png")}">'
                      f'<figcaption>real data</figcaption></figure>') if real.is_file() else '<p class="muted">(no real-data grid in this run)</p>'
         body.append(f'<p>fixed latents, from G_ema; <input type="range" id="grid-slider" min="0" max="{k}" value="{k}"> '
@@ -352,13 +349,13 @@ def build_report(run: Path, live: bool = False) -> str:
         body.append(f'<script type="application/json" id="grid-data">{json.dumps(uris)}</script>')
     else:
         body.append('<p class="muted">no grids yet.</p>')
-    recons = sorted((run / "samples").glob("recon_*.png"), key=_step_of) if (run / "samples").is_dir() else []
+    recons = folder.reconstruction_grids()
     if recons:
-        body.append(f'<h2>VAE reconstructions</h2><p class="muted">rows: real images, then their reconstructions (step {_step_of(recons[-1])})</p>'
+        body.append(f'<h2>VAE reconstructions</h2><p class="muted">rows: real images, then their reconstructions (step {grid_step(recons[-1])})</p>'
                     f'<img alt="reconstructions" src="{data_uri(recons[-1].read_bytes(), "image/png")}">')
 
     # directions in the latent space (written at each checkpoint: duties.directions, or gankit directions)
-    strips = sorted((run / "directions").glob("strips_*.png")) if (run / "directions").is_dir() else []
+    strips = folder.strips()
     if strips:
         body.append("<h2>Directions in the latent space</h2><p class=\"muted\">each group of rows is one direction, strongest first: "
                     "3 samples (one per row) moved from -3 to +3 standard deviations of the prior along it, from G_ema at the newest "
@@ -371,7 +368,7 @@ def build_report(run: Path, live: bool = False) -> str:
         body.append("</div>")
 
     # the 2D view
-    snaps = read_jsonl(run / "snapshots.jsonl", notes)
+    snaps = read_jsonl(folder.snapshots, notes)
     if snaps:
         if len(snaps) > MAX_SNAPSHOTS:
             idx = sorted({round(i * (len(snaps) - 1) / (MAX_SNAPSHOTS - 1)) for i in range(MAX_SNAPSHOTS)})
@@ -388,11 +385,10 @@ def build_report(run: Path, live: bool = False) -> str:
     # evaluation
     body.append("<h2>Evaluation</h2>")
     ev = None
-    if (run / "eval.json").is_file():
-        try:
-            ev = json.loads((run / "eval.json").read_text())["evaluations"][-1]
-        except (OSError, json.JSONDecodeError, KeyError, IndexError, TypeError):
-            body.append('<div class="note">eval.json: not readable</div>')
+    try:
+        ev = folder.latest_evaluation()
+    except ValueError as e:
+        body.append(f'<div class="note">{esc(e)}</div>')
     if ev:
         rows = [(k, v) for k, v in ev.items() if k not in ("provenance", "class_hist", "warnings") and not isinstance(v, (dict, list))]
         body.append("<p>the latest <code>gankit eval</code></p>" + table(rows, ("metric", "value")))
@@ -424,18 +420,18 @@ def page(title: str, body: str, live: bool = False, script: bool = True) -> str:
 
 def write_report(run: Path) -> Path:
     """report.html in the run folder (written whole, then renamed over the old one)."""
-    return write_atomic(Path(run) / "report.html", build_report(run))
+    return write_atomic(RunFolder(run).report, build_report(run))
 
 
 def live_stamp(run: Path) -> str:
     """Changes whenever a file the report reads changes."""
     parts = []
-    for name in ("metrics.jsonl", "health.jsonl", "snapshots.jsonl", "eval.json", "config.yaml", "directions/directions.json"):
+    for name in RunFolder.WATCHED:
         p = run / name
         if p.is_file():
             st = p.stat()
             parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
-    samples = run / "samples"
+    samples = RunFolder(run).samples
     if samples.is_dir():
         parts.append(f"samples:{len(list(samples.glob('*.png')))}")
     return "|".join(parts)

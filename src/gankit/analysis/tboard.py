@@ -20,11 +20,12 @@ def check_available() -> None:
 
 
 class Board:
-    def __init__(self, out: Path):
+    def __init__(self, folder: Path):
+        """Event files in `folder` (a run's RUN/tensorboard/)."""
         check_available()
         from torch.utils.tensorboard import SummaryWriter
 
-        self.w = SummaryWriter(str(out / "tensorboard"), flush_secs=10)
+        self.w = SummaryWriter(str(folder), flush_secs=10)
 
     def scalars(self, rec: dict[str, Any]) -> None:
         step = int(rec.get("step", 0))

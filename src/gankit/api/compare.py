@@ -21,6 +21,7 @@ from ..errors import GankitError
 from ..analysis.evaluate import KID_NOTE, evaluate_samples, generate_for_eval, real_config, real_data_for
 from ..metrics.features import default_features
 from ..paths import write_atomic
+from ..runfolder import RunFolder
 from ..training.preflight import check_config
 from ..analysis.report import compare_report
 from ..artefact.loader import LoadedGenerator, load_generator
@@ -89,10 +90,10 @@ def _label(lg: LoadedGenerator, run: str) -> str:
 def stored_evaluation(lg: LoadedGenerator, settings: dict[str, Any]) -> Path | None:
     """Where a run keeps compare's evaluation of one checkpoint with these settings:
     RUN/evaluations/compare-<step>-<hash of the settings>.json (None for an export or a loose checkpoint)."""
-    if lg.path.parent.name != "checkpoints":
+    if not RunFolder.holds_checkpoint(lg.path):
         return None
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    return lg.path.parent.parent / "evaluations" / f"compare-{lg.step:08d}-{key}.json"
+    return RunFolder.of_checkpoint(lg.path).compare_cache / f"compare-{lg.step:08d}-{key}.json"
 
 
 def _read_stored(path: Path | None, settings: dict[str, Any], ckpt: Path) -> dict[str, Any] | None:

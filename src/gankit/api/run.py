@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError
+from ..runfolder import RunFolder
 
 
 def _as_overrides(overrides: list[str] | dict[str, Any] | None, sections: dict[str, dict[str, Any]]) -> list[str]:
@@ -47,7 +48,7 @@ class Run:
         """metrics.jsonl as a list of records (unreadable lines left out)."""
         from ..jsonl import read_jsonl
 
-        return read_jsonl(self.folder / "metrics.jsonl")
+        return read_jsonl(RunFolder(self.folder).metrics)
 
     def generator(self, device: str = "cpu"):
         """G_ema of the newest checkpoint (`gankit.load(self.folder)`)."""
@@ -75,7 +76,7 @@ class Run:
 
     def info(self) -> dict[str, Any]:
         """run.json: the data and networks as training described them."""
-        return json.loads((self.folder / "run.json").read_text())
+        return json.loads(RunFolder(self.folder).info.read_text())
 
 
 def train_run(source: str | Path | dict[str, Any] | Config | None, out: str | Path | None, overrides: list[str] | dict[str, Any] | None,

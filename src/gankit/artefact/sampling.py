@@ -6,6 +6,7 @@ from torch import nn
 
 from ..console import Progress
 from ..errors import GankitError
+from ..models.layers import evaluating
 
 PROGRESS_FROM = 5000  # samples: fewer take a moment, more get a progress bar
 
@@ -78,18 +79,16 @@ def forward_batches(G: nn.Module, z: torch.Tensor, y: torch.Tensor | None, devic
     """G(z, y) in eval mode, `batch` rows at a time (a progress bar from PROGRESS_FROM rows), on the CPU;
     `truncation` for a generator that truncates in W (z is used as given: scale it for the others)."""
     _, kw = truncation_of(G, truncation)
-    was = G.training
-    G.eval()
     out = []
     bar = Progress(len(z), "generating", "img") if len(z) >= PROGRESS_FROM else None
-    for i in range(0, len(z), batch):
-        yb = y[i:i + batch].to(device) if y is not None else None
-        out.append(G(z[i:i + batch].to(device), yb, **kw).float().cpu())
-        if bar is not None:
-            bar.update(len(out[-1]))
+    with evaluating(G):
+        for i in range(0, len(z), batch):
+            yb = y[i:i + batch].to(device) if y is not None else None
+            out.append(G(z[i:i + batch].to(device), yb, **kw).float().cpu())
+            if bar is not None:
+                bar.update(len(out[-1]))
     if bar is not None:
         bar.close()
-    G.train(was)
     return torch.cat(out)
 
 

@@ -23,6 +23,7 @@ from torch import nn
 from ..config import TRANSLATION
 from ..console import say
 from ..errors import GankitError
+from ..models.layers import evaluating
 from ..models.unet import InstanceNorm
 
 DEFAULT_TILE = 512
@@ -126,37 +127,33 @@ def translate_tensor(G: nn.Module, a: torch.Tensor, tile: int = DEFAULT_TILE, ov
     if (ph, pw) != (h, w):
         mode = "reflect" if ph - h < h and pw - w < w else "replicate"  # reflection needs the image larger than the pad
         x = F.pad(x, (0, pw - w, 0, ph - h), mode=mode)
-    was = G.training
     if ph <= tile and pw <= tile:
-        try:
-            return G.eval()(x.to(device), None).float().cpu()[..., :h, :w]
-        finally:
-            G.train(was)
-    G.eval()
+        with evaluating(G):
+            return G(x.to(device), None).float().cpu()[..., :h, :w]
     rows, cols = window_plan(ph, tile, overlap), window_plan(pw, tile, overlap)
     th, tw = min(tile, ph), min(tile, pw)
     windows = [(slice(top, top + th), slice(left, left + tw), slice(*r), slice(*c))
                for top, r in zip(rows, owned(rows, th, ph, m)) for left, c in zip(cols, owned(cols, tw, pw, m))]
     exact = overlap >= 2 * G.context
     norms = []
-    try:
-        norms = _whole_image_statistics(G, x, windows, device)
-        out = torch.zeros(n, G.out_channels, ph, pw)
-        weight = torch.zeros(1, 1, ph, pw)
-        for win_r, win_c, own_r, own_c in windows:
-            y = G(x[..., win_r, win_c].to(device), None).float().cpu()
-            if exact:  # each pixel from the window that owns it
-                out[..., own_r, own_c] = y[..., own_r.start - win_r.start:own_r.stop - win_r.start,
-                                           own_c.start - win_c.start:own_c.stop - win_c.start]
-                continue
-            wgt = (_ramp(th, win_r.start, ph, overlap)[:, None] * _ramp(tw, win_c.start, pw, overlap)[None, :])[None, None]
-            out[..., win_r, win_c] += y * wgt
-            weight[..., win_r, win_c] += wgt
-        return (out if exact else out / weight.clamp(min=1e-12))[..., :h, :w]
-    finally:
-        for norm in norms:
-            norm.fixed = None
-        G.train(was)
+    with evaluating(G):
+        try:
+            norms = _whole_image_statistics(G, x, windows, device)
+            out = torch.zeros(n, G.out_channels, ph, pw)
+            weight = torch.zeros(1, 1, ph, pw)
+            for win_r, win_c, own_r, own_c in windows:
+                y = G(x[..., win_r, win_c].to(device), None).float().cpu()
+                if exact:  # each pixel from the window that owns it
+                    out[..., own_r, own_c] = y[..., own_r.start - win_r.start:own_r.stop - win_r.start,
+                                               own_c.start - win_c.start:own_c.stop - win_c.start]
+                    continue
+                wgt = (_ramp(th, win_r.start, ph, overlap)[:, None] * _ramp(tw, win_c.start, pw, overlap)[None, :])[None, None]
+                out[..., win_r, win_c] += y * wgt
+                weight[..., win_r, win_c] += wgt
+            return (out if exact else out / weight.clamp(min=1e-12))[..., :h, :w]
+        finally:
+            for norm in norms:
+                norm.fixed = None
 
 
 def translator(G: nn.Module, direction: str, where: str) -> nn.Module:

@@ -3,7 +3,6 @@ evaluated identically, side by side; with --configs, trained first for a budget)
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,9 @@ def add(sub) -> None:
 
 
 def evaluate(a: argparse.Namespace) -> int:
-    from ..analysis.evaluate import ALL, evaluate_run, run_folder_of
+    from ..analysis.evaluate import ALL, evaluate_run
     from ..metrics.paired import PAIRED
+    from ..runfolder import RunFolder
 
     metrics = [m.strip() for m in (a.metrics or "").split(",") if m.strip()]  # none given: all that apply
     if bad := [m for m in metrics if m not in ALL + PAIRED]:
@@ -54,18 +54,11 @@ def evaluate(a: argparse.Namespace) -> int:
         raise GankitError(f"--n: at least 10 samples are needed, got {a.n}")
     target = Path(a.run)
     # eval.json goes into the run (or export) folder: check it can be written before minutes of features
-    out = (target if target.is_dir() else run_folder_of(target)) / "eval.json"
+    folder = RunFolder(target) if target.is_dir() else RunFolder.of_checkpoint(target)
     if target.exists():
-        check_output_file(out, flag="the run folder")
+        check_output_file(folder.eval_results, flag="the run folder")
     res = evaluate_run(a.run, metrics, a.n, a.real, a.features, a.seed, a.inception, a.device)
-    history = []
-    if out.is_file():
-        try:
-            history = json.loads(out.read_text()).get("evaluations", [])
-        except (json.JSONDecodeError, AttributeError):
-            history = []
-    history.append(res)
-    out.write_text(json.dumps({"evaluations": history}, indent=1))
+    out = folder.add_evaluation(res)
     print(format_table(res))
     print(f"wrote {out}")
     return 0

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import GankitError
+from ..runfolder import RunFolder
 
 
 def add(sub) -> None:
@@ -54,7 +55,7 @@ def serve(a: argparse.Namespace) -> int:
         projection_api(server, lambda: folder)
         print(f"serving the sampler page of {target} at {server.url} (Ctrl-C to stop)", flush=True)
     else:
-        if not (target / "config.yaml").is_file() and not (target / "checkpoints").is_dir():
+        if not RunFolder(target).config.is_file() and not RunFolder(target).checkpoints.is_dir():
             raise GankitError(f"{target}: neither an export folder (no generator.json) nor a run folder (no config.yaml)")
         server = run_server(target, a.host, a.port,
                             on_ready=lambda url: print(f"the sampler page is ready at {url}", flush=True))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import GankitError
 from ..paths import check_output_file
+from ..runfolder import RunFolder
 
 
 def add(sub) -> None:
@@ -64,11 +65,11 @@ def doctor(a: argparse.Namespace) -> int:
 def report(a: argparse.Namespace) -> int:
     from ..analysis.report import write_report
 
-    run = Path(a.run)
-    if not (run / "config.yaml").is_file() and not (run / "metrics.jsonl").is_file():
-        raise GankitError(f"{run}: not a run folder (no config.yaml or metrics.jsonl)")
-    check_output_file(run / "report.html", flag="the run folder")
-    print(f"wrote {write_report(run)}")
+    run = RunFolder(a.run)
+    if not run.config.is_file() and not run.metrics.is_file():
+        raise GankitError(f"{run.root}: not a run folder (no config.yaml or metrics.jsonl)")
+    check_output_file(run.report, flag="the run folder")
+    print(f"wrote {write_report(run.root)}")
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import GankitError
 from ..paths import check_output_file
+from ..runfolder import RunFolder
 
 
 def add(sub) -> None:
@@ -75,7 +76,7 @@ def directions(a: argparse.Namespace) -> int:
     g.space("gankit directions")
     if a.out is None and (is_export(a.run) or not Path(a.run).is_dir()):
         raise GankitError("--out: give a folder (the default, RUN/directions, is for a run folder)")
-    out = Path(a.out) if a.out else Path(a.run) / "directions"
+    out = Path(a.out) if a.out else RunFolder(a.run).directions
     found = write_run_directions(g.net, out, [a.method] if a.method else None, a.k, a.seed)
     for m, d in found.items():
         print(f"{m} in {d.space}: {len(d)} directions; {'singular values' if m == 'sefa' else 'variances'} "

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import GankitError
+from ..models.layers import evaluating
 from .directions import Directions
 from .projection import Projection, summary
 
@@ -127,9 +128,7 @@ def write_run_directions(G, out: Path, methods: list[str] | None = None, k: int 
     from .directions import METHODS, find_directions
     from .space import LatentSpace
 
-    was = G.training
-    G.eval()
-    try:
+    with evaluating(G):
         space = LatentSpace.of(G)
         methods = methods or [m for m in METHODS if m == "sefa" or space.name == "w"]
         found = {m: find_directions(space, m, k) for m in methods}
@@ -137,8 +136,6 @@ def write_run_directions(G, out: Path, methods: list[str] | None = None, k: int 
         for m, d in found.items():
             save_strips(space, d, out / strips_file(m), seed=seed)
         return found
-    finally:
-        G.train(was)
 
 
 def read_directions(path: Path, dim: int) -> dict[str, Directions]:

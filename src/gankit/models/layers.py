@@ -182,3 +182,16 @@ def per_sample_noise(layers: list[nn.Module], seeds: torch.Tensor | None) -> Ite
     finally:
         for m in layers:
             m.noise_seeds = None
+
+
+@contextmanager
+def evaluating(*modules: nn.Module) -> Iterator[None]:
+    """`modules` in eval mode inside the block, each back in its own mode after it (an error included)."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, was in zip(modules, modes):
+            m.train(was)

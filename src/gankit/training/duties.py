@@ -1,34 +1,43 @@
 """The loop's periodic work in one place: the metrics line, health checks and what they do
-(warn, stop, roll back), grids, evaluation during training, and checkpoints. Rank 0 alone writes;
-every rank takes the same decisions from the same (broadcast) records."""
+(warn, stop, roll back), grids, evaluation during training, and checkpoints. Rank 0 alone writes
+(through the run folder, `runfolder.RunFolder`); every rank takes the same decisions from the same
+(broadcast) records. A rollback is returned to the loop (`Rollback`), which continues from it."""
 from __future__ import annotations
 
-import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .augment import Augmenter
-from ..checkpoint import checkpoint_path, latest_valid, list_checkpoints, load_checkpoint, save_checkpoint
-from ..config import dump_yaml, make_config
+from ..checkpoint import checkpoint_path, latest_valid, save_checkpoint
+from ..config import Config, dump_yaml, make_config
 from ..console import say, warn
 from ..data import Dataset
 from .dist import World
 from ..errors import ConfigError, GankitError
-from ..analysis.health import DiversityProbe, HealthMonitor, write_finding
-from ..jsonl import append_jsonl, truncate_jsonl
+from ..analysis.health import DiversityProbe, HealthMonitor
 from ..losses import LOSSES
+from ..models.layers import evaluating
+from ..runfolder import RunFolder
 from .state import Parts, peak_rss_mb, recalibrated_ema, restore, state_of
 from ..artefact.sampling import balanced_labels, generate
 from ..viz import save_grid, save_scatter
 
 
+@dataclass
+class Rollback:
+    """What a rollback restored: the run continues from `step` (in `p`) with `cfg`, the remedy applied."""
+
+    checkpoint: Path
+    step: int
+    cfg: Config
+
+
 class Duties:
-    def __init__(self, p: Parts, ds: Dataset, out: Path, meta: dict[str, Any], world: World):
-        self.p, self.ds, self.out, self.meta, self.world = p, ds, out, meta, world
-        self.ckpt_dir, self.sample_dir = out / "checkpoints", out / "samples"
-        self.metrics_path, self.health_path = out / "metrics.jsonl", out / "health.jsonl"
+    def __init__(self, p: Parts, ds: Dataset, run: RunFolder, meta: dict[str, Any], world: World):
+        self.p, self.ds, self.run, self.meta, self.world = p, ds, run, meta, world
         cfg = p.cfg
         self.fixed_seed = cfg.train.seed + 100
         self.evaluator = None
@@ -37,8 +46,7 @@ class Duties:
 
             self.evaluator = TrainingEvaluator(cfg, ds)
         self.probe = DiversityProbe(ds, p.spec.z_dim, p.spec.num_classes) if ds.kind != "pairs" else None
-        self.monitor = HealthMonitor(cfg.train.lr_g, cfg.train.lr_d, cfg.loss.r1, len(ds), bool(cfg.augment.policy), cfg.train.steps,
-                                     cfg.train.max_minutes)
+        self.monitor = HealthMonitor.for_run(cfg, len(ds))
         self.first_log = True
         # for people to look at: snapshots of a 2D game, TensorBoard, the report (rank 0 writes them)
         self.snapshots = None
@@ -52,7 +60,7 @@ class Duties:
         if cfg.log.tensorboard and world.main:
             from ..analysis.tboard import Board
 
-            self.board = Board(out)
+            self.board = Board(run.tensorboard)
         if world.main:
             self._describe_run()
 
@@ -61,11 +69,11 @@ class Duties:
         p, ds = self.p, self.ds
         from ..version import __version__
 
-        info = {"name": self.out.name, "data": self.meta, "family": p.cfg.model.family, "arch": p.cfg.model.arch,
+        info = {"name": self.run.root.name, "data": self.meta, "family": p.cfg.model.family, "arch": p.cfg.model.arch,
                 "params_g": sum(x.numel() for x in p.G.parameters()), "params_d": sum(x.numel() for x in p.D.parameters()),
                 "steps": p.cfg.train.steps, "world_size": self.world.size, "device": str(p.device), "gankit": __version__}
-        (self.out / "run.json").write_text(json.dumps(info, indent=1))
-        real = self.sample_dir / "real.png"
+        self.run.write_info(info)
+        real = self.run.real_grid
         if ds.kind == "image" and not real.exists():  # (a translation's grids hold their targets)
             save_real_grid(ds, p.spec.num_classes, real)
 
@@ -79,16 +87,16 @@ class Duties:
             rec["dataset_size"], self.first_log = len(self.ds), False
         rec = self.world.broadcast_object(rec)  # rank 0's record: every rank's health decisions read the same
         if self.world.main:
-            append_jsonl(self.metrics_path, rec)
+            self.run.log(rec)
             if self.board is not None:
                 self.board.scalars(rec)
         return rec
 
     def grid(self) -> None:
         if self.world.main:
-            path = save_samples(self.p, self.ds, self.sample_dir, self.fixed_seed)
+            path = save_samples(self.p, self.ds, self.run.grid(self.p.step), self.fixed_seed)
             if self.p.cfg.model.family == "vae":
-                save_reconstructions(self.p, self.ds, self.sample_dir)
+                save_reconstructions(self.p, self.ds, self.run.reconstructions(self.p.step))
             if self.board is not None:
                 self.board.image("samples", path, self.p.step)
 
@@ -96,16 +104,17 @@ class Duties:
         """2D runs: one line of snapshots.jsonl for the live view (rank 0)."""
         if self.snapshots is not None:
             p = self.p
-            append_jsonl(self.out / "snapshots.jsonl", self.snapshots(p.G, p.D, p.device, p.step))
+            self.run.log_snapshot(self.snapshots(p.G, p.D, p.device, p.step))
 
-    def evaluate(self) -> None:
+    def evaluate(self) -> Rollback | None:
+        """Metrics during training (eval.every): logged, and judged by the health monitor."""
         p = self.p
         rec = self.world.broadcast_object(({"step": p.step, "images": p.images} | self.evaluator(p)) if self.world.main else None)
         if self.world.main:
-            append_jsonl(self.metrics_path, rec)
+            self.run.log(rec)
             if self.board is not None:
                 self.board.scalars(rec)
-        self.check_health(rec)
+        return self.check_health(rec)
 
     def report(self) -> None:
         """report.html (rank 0; log.report): a failure is a warning, never the end of training."""
@@ -113,7 +122,7 @@ class Duties:
             from ..analysis.report import write_report
 
             try:
-                write_report(self.out)
+                write_report(self.run.root)
             except Exception as e:  # noqa: BLE001
                 warn(f"report.html not written: {type(e).__name__}: {e}")
 
@@ -127,7 +136,8 @@ class Duties:
         recalibrated_ema(p)
         state = state_of(p, self.meta)  # on every rank: the augmenter's partial sums are reduced here
         keep = p.cfg.train.keep_checkpoints
-        path = save_checkpoint(state, self.ckpt_dir, p.step, keep) if self.world.main else checkpoint_path(self.ckpt_dir, p.step)
+        ckpts = self.run.checkpoints
+        path = save_checkpoint(state, ckpts, p.step, keep) if self.world.main else checkpoint_path(ckpts, p.step)
         self.world.barrier()
         self.directions()
         self.report()
@@ -142,16 +152,17 @@ class Duties:
         from ..latent.files import write_run_directions
 
         try:
-            write_run_directions(p.G_ema, self.out / "directions")
+            write_run_directions(p.G_ema, self.run.directions)
         except Exception as e:  # noqa: BLE001
             warn(f"directions not written: {type(e).__name__}: {e}")
 
     def _record(self, f) -> None:
         if self.world.main:
-            write_finding(self.health_path, f)
+            self.run.log_finding(asdict(f))
 
-    def check_health(self, rec: dict[str, Any]) -> None:
-        """Feed a record to the detectors and act on what they find (train.on_failure)."""
+    def check_health(self, rec: dict[str, Any]) -> Rollback | None:
+        """Feed a record to the detectors and act on what they find (train.on_failure): warn, stop (an
+        error), or roll back (returned: the loop continues from it)."""
         p, t = self.p, self.p.cfg.train
         for f in self.monitor.observe(rec):
             say(f.line())
@@ -160,34 +171,34 @@ class Duties:
                 self._record(f)
                 raise GankitError(f"training stopped at step {p.step} (train.on_failure=stop): {f.line()}")
             if f.severity == "error" and t.on_failure == "rollback":
-                f.action = _rollback_or_stop(p, self.ckpt_dir, self.metrics_path, reason=f.name, remedy=f.suggestion, before=f.since)
+                rolled = self._roll_back(reason=f.name, remedy=f.suggestion, before=f.since)
+                f.action = f"rolled back to step {rolled.step} and set {_change(f.suggestion)}"
                 self._record(f)
-                self._rolled_back()
-                return
+                return rolled
             f.action = "warned"
             self._record(f)
+        return None
 
-    def nonfinite_rollback(self, n: int) -> None:
-        p = self.p
-        _rollback_or_stop(p, self.ckpt_dir, self.metrics_path, reason=f"{n} non-finite steps in a row",
-                          remedy={"train.lr_g": p.cfg.train.lr_g / 2, "train.lr_d": p.cfg.train.lr_d / 2})
-        self._rolled_back()
+    def nonfinite_rollback(self, n: int) -> Rollback:
+        t = self.p.cfg.train
+        return self._roll_back(reason=f"{n} non-finite steps in a row", remedy={"train.lr_g": t.lr_g / 2, "train.lr_d": t.lr_d / 2})
 
-    def _rolled_back(self) -> None:
-        """After any rollback (health or non-finite): the monitor learns the restored step and settings,
-        and config.yaml holds the config the run now trains with (a resume keeps the remedy)."""
+    def _roll_back(self, reason: str, remedy: dict[str, Any], before: int | None = None) -> Rollback:
+        """The one remedy path (health and non-finite alike): restore the newest checkpoint saved before
+        step `before` (else the oldest kept), apply `remedy` (config key -> value) or stop; then the
+        monitor judges afresh from there and config.yaml holds the config the run now trains with."""
         p = self.p
-        self.monitor.observe({"step": p.step, "event": "rollback", "lr_g": p.cfg.train.lr_g, "lr_d": p.cfg.train.lr_d})
-        self.monitor.r1, self.monitor.augmenting = p.cfg.loss.r1, bool(p.cfg.augment.policy)
+        rolled = _rollback_or_stop(p, self.run, reason, remedy, before)
+        self.monitor.rolled_back(p.step, p.cfg)
         if self.world.main:
-            (self.out / "config.yaml").write_text(dump_yaml(p.cfg))
+            self.run.write_config(dump_yaml(p.cfg))
+        return rolled
 
 
-def save_samples(p: Parts, ds: Dataset, folder: Path, fixed_seed: int) -> Path:
+def save_samples(p: Parts, ds: Dataset, path: Path, fixed_seed: int) -> Path:
     """A fixed-seed grid from G_ema (2D data: a scatter over the real points; translation: rows of
     input, output and target for fixed training pairs, by the network `gankit translate` uses)."""
     G_ema = recalibrated_ema(p)
-    path = folder / f"step_{p.step:06d}.png"
     if ds.kind == "pairs":
         from ..artefact.translation import translation_grid
 
@@ -216,20 +227,14 @@ def save_real_grid(ds: Dataset, num_classes: int, path: Path) -> None:
     save_grid(ds.to_float(torch.tensor(idx)), path, nrow=10 if num_classes == 10 else None)
 
 
-def save_reconstructions(p: Parts, ds: Dataset, folder: Path) -> Path:
+def save_reconstructions(p: Parts, ds: Dataset, path: Path) -> Path:
     """A VAE's reconstructions of 8 fixed real images (rows: real, then reconstructed), encoder in eval mode."""
     from ..models.vae import reconstruct
 
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:8]
     x = ds.to_float(idx).to(p.device)
-    was = p.D.training
-    p.D.eval()
-    try:
-        with torch.no_grad():
-            r = reconstruct(p.D, recalibrated_ema(p), x).cpu()
-    finally:
-        p.D.train(was)
-    path = folder / f"recon_{p.step:06d}.png"
+    with evaluating(p.D), torch.no_grad():
+        r = reconstruct(p.D, recalibrated_ema(p), x).cpu()
     save_grid(torch.cat([x.cpu().float(), r]), path, nrow=8)
     return path
 
@@ -248,24 +253,22 @@ def metrics_record(p: Parts, acc: dict[str, torch.Tensor], n_good: float, images
     return rec
 
 
-def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, reason: str,
-                      remedy: dict[str, Any], before: int | None = None) -> str:
-    """Restore the newest checkpoint saved before step `before` (else the oldest kept) and
-    apply `remedy` (config key -> value), or stop; returns what was done."""
+def _change(remedy: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in remedy.items())
+
+
+def _rollback_or_stop(p: Parts, run: RunFolder, reason: str, remedy: dict[str, Any], before: int | None = None) -> Rollback:
+    """Restore the newest checkpoint saved before step `before` (else the oldest kept) into `p` and
+    apply `remedy` (config key -> value) to p.cfg, or stop."""
     t = p.cfg.train
     if t.on_failure != "rollback":
         raise GankitError(f"training stopped at step {p.step}: {reason}; lower train.lr_g / train.lr_d or set train.on_failure=rollback")
     if p.counters["rollbacks"] >= t.max_rollbacks:
         raise GankitError(f"training stopped at step {p.step}: {reason} again after {p.counters['rollbacks']} rollbacks "
                           f"(train.max_rollbacks); the last good checkpoint is kept; check the data and the config")
-    found = None
-    for path in list_checkpoints(ckpt_dir):  # newest first
-        if before is None or int(path.stem[5:]) < before:
-            found = _load_or_none(path)
-            if found is not None:
-                break
-    if found is None:
-        found = latest_valid(ckpt_dir) if before is None else _oldest_valid(ckpt_dir)
+    found = latest_valid(run.checkpoints, before=before)
+    if found is None and before is not None:
+        found = latest_valid(run.checkpoints, oldest=True)
     if found is None:
         raise GankitError(f"training stopped at step {p.step}: {reason}, and no checkpoint to roll back to")
     rollbacks, nonfinite = p.counters["rollbacks"] + 1, p.counters["nonfinite"]
@@ -279,25 +282,9 @@ def _rollback_or_stop(p: Parts, ckpt_dir: Path, metrics_path: Path, reason: str,
     p.cfg = new_cfg
     if new_cfg.augment != cfg.augment:
         p.augment = Augmenter(new_cfg.augment, new_cfg.train.batch_size, new_cfg.train.seed, p.world.rank, p.world.size)
-    change = " ".join(f"{k}={v}" for k, v in remedy.items())
     if p.world.main:
-        truncate_jsonl(metrics_path, p.step)
-        truncate_jsonl(metrics_path.parent / "snapshots.jsonl", p.step)
-        append_jsonl(metrics_path, {"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": change,
-                                    "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
-    say(f"rolled back to {found[0]} (step {p.step}) after {reason}; now {change}")
-    return f"rolled back to step {p.step} and set {change}"
-
-
-def _load_or_none(path: Path):
-    try:
-        return path, load_checkpoint(path)
-    except GankitError:
-        return None
-
-
-def _oldest_valid(ckpt_dir: Path):
-    for path in reversed(list_checkpoints(ckpt_dir)):
-        if (found := _load_or_none(path)) is not None:
-            return found
-    return None
+        run.forget_after(p.step)
+        run.log({"step": p.step, "event": "rollback", "reason": reason, "from": str(found[0]), "remedy": _change(remedy),
+                 "lr_g": new_cfg.train.lr_g, "lr_d": new_cfg.train.lr_d})
+    say(f"rolled back to {found[0]} (step {p.step}) after {reason}; now {_change(remedy)}")
+    return Rollback(found[0], p.step, new_cfg)

@@ -23,12 +23,12 @@ from .dist import LaggedAgreement, World, check_divisible, init_world, is_collec
 from .duties import Duties
 from ..errors import GankitError
 from .guard import FiniteGuard
-from ..jsonl import truncate_jsonl
-from ..losses import LOSSES, r1_penalty
+from ..losses import LOSSES
 from ..models.layers import noise_inputs
 from ..paths import check_writable
-from .preflight import preflight
+from .preflight import check_batch, preflight
 from .state import Parts, build_parts, data_meta, ema_update, restore
+from ..runfolder import RunFolder
 from ..runlock import RunLock
 from .steps import STEPS, Tools
 
@@ -37,8 +37,10 @@ class Interrupted(GankitError):
     """SIGTERM or Ctrl-C: the run saved a checkpoint and stopped."""
 
 
-def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None = None, quiet: bool = False) -> Parts:
-    """Train according to `cfg` into run folder `out`; returns the final state. `quiet`: no notes, no progress."""
+def train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None = None, ds: Dataset | None = None, quiet: bool = False) -> Parts:
+    """Train according to `cfg` into run folder `out`; returns the final state. `resume`: "auto" (the
+    folder's newest valid checkpoint, if any), a checkpoint path, or (path, state) as `resume.resolve`
+    read it. `quiet`: no notes, no progress."""
     world = init_world(cfg.train.device)  # one process, or one of torchrun's
     lock = RunLock(out) if world.main else None  # one trainer per run folder
     with console.quiet(quiet or not world.main):
@@ -56,23 +58,24 @@ def train(cfg: Config, out: Path, resume: str | None = None, ds: Dataset | None 
             world.close()
 
 
-def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world: World) -> Parts:
+def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: Dataset | None, world: World) -> Parts:
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
     elif not world.multi and "OMP_NUM_THREADS" not in os.environ:  # torchrun and the user set their own
         torch.set_num_threads(auto_threads())  # the cores idle now (`cpu.auto_threads`)
     check_divisible(world, t.batch_size, cfg.model.pac)
-    ckpt_dir, sample_dir = out / "checkpoints", out / "samples"
-    metrics_path = out / "metrics.jsonl"
+    run = RunFolder(out)
 
     # The cheap checks first: the run folder, then config against the data's description; only then decode
     start_state = None
-    if resume == "auto":
-        start_state = latest_valid(ckpt_dir)
+    if isinstance(resume, tuple):  # read by `resume.resolve`
+        start_state = resume
+    elif resume == "auto":
+        start_state = latest_valid(run.checkpoints)
     elif resume:
         start_state = (Path(resume), load_checkpoint(Path(resume)))
-    elif list_checkpoints(ckpt_dir):
+    elif list_checkpoints(run.checkpoints):
         raise GankitError(f"{out}: already holds a run; continue it with --resume auto, or choose another --out")
     if world.main:
         check_writable(out)
@@ -82,15 +85,14 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
         preflight(cfg, ds.probe())
     for note in ds.notes:
         say(note)
-    if len(ds) < t.batch_size and ds.kind != "points":
-        raise GankitError(f"train.batch_size: {t.batch_size} is larger than the dataset ({len(ds)} examples)")
+    check_batch(t.batch_size, len(ds), ds.kind)
     p = build_parts(cfg, ds, world)
     meta = data_meta(ds)
     loss = LOSSES.get(cfg.loss.name)
     param_bytes = sum(x.numel() * 4 for m in (p.G, p.D) for x in m.parameters())
     if world.main:
         check_writable(out, need_bytes=param_bytes * 5 * (t.keep_checkpoints + 1) + (16 << 20))
-    if world.main and (stale := remove_stale_temporaries(ckpt_dir)):
+    if world.main and (stale := remove_stale_temporaries(run.checkpoints)):
         say(f"removed {stale} half-written checkpoint file(s) left by an interrupted save")
     if start_state is not None:
         theirs = start_state[1].get("data", {}).get("fingerprint")
@@ -101,14 +103,13 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
             say(f"{out}: already finished at step {p.step}: {stop_reason(p.step, t)}")
             return p
         if world.main:
-            truncate_jsonl(metrics_path, p.step)
-            truncate_jsonl(out / "snapshots.jsonl", p.step)
+            run.forget_after(p.step)
         say(f"resumed from {start_state[0]} at step {p.step}")
     for m in (p.G, p.D, p.G_ema):  # every rank starts from rank 0's weights and buffers
         world.broadcast_module(m)
     if world.main:
-        (out / "config.yaml").write_text(dump_yaml(cfg))
-        sample_dir.mkdir(parents=True, exist_ok=True)
+        run.write_config(dump_yaml(cfg))
+        run.samples.mkdir(parents=True, exist_ok=True)
     say(start_line(ds, cfg, p.device, out, world))
 
     dev = p.device
@@ -131,7 +132,7 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
 
     main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
-    duties = Duties(p, ds, out, meta, world)  # metrics line, health, grids, evaluation, checkpoints
+    duties = Duties(p, ds, run, meta, world)  # metrics line, health, grids, evaluation, checkpoints
 
     bar = tqdm(total=t.steps, initial=p.step, disable=console.is_quiet() or not console.on_terminal(), dynamic_ncols=True)
     acc: dict[str, torch.Tensor] = {}
@@ -144,9 +145,10 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
         while p.step < t.steps and not budget_spent:
             schedule.apply(p)  # this step's learning rates, beta2, penalty weights, augmentation p
             guard.begin()
-            finite, stats = step(p, tools, r1_penalty)
+            finite, stats = step(p, tools)
 
-            # Non-finite values: skip the step; after several in a row, roll back or stop
+            # Non-finite values: skip the step; after several in a row, roll back (and continue from
+            # the restored step with the remedied config) or stop
             if not finite:
                 p.counters["nonfinite"] += 1
                 nonfinite_run += 1
@@ -154,7 +156,8 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
                 p.opt_d.zero_grad(set_to_none=True)
                 if nonfinite_run >= t.max_nonfinite:
                     nonfinite_run = 0
-                    duties.nonfinite_rollback(t.max_nonfinite)
+                    cfg = duties.nonfinite_rollback(t.max_nonfinite).cfg
+                    t = cfg.train
                 continue
             nonfinite_run = 0
             guard.end()
@@ -184,18 +187,21 @@ def _train(cfg: Config, out: Path, resume: str | None, ds: Dataset | None, world
                     say(f"step {p.step}/{t.steps}  " + "  ".join(f"{k} {v}" for k, v in shown.items()) + f"  ({p.wall:.0f} s)")
                 acc, acc_n = {}, 0
                 t_interval, img_interval = now, p.images
-                duties.check_health(rec)
-                if p.step == rec["step"] and in_a_row >= t.max_nonfinite:
+                rolled = duties.check_health(rec)
+                if rolled is None and in_a_row >= t.max_nonfinite:
                     guard.run.zero_()
-                    duties.nonfinite_rollback(in_a_row)
-                if p.step < rec["step"]:  # rolled back: continue from the restored step
+                    rolled = duties.nonfinite_rollback(in_a_row)
+                if rolled is not None:  # continue from the restored step, with the remedied config
+                    cfg, t = rolled.cfg, rolled.cfg.train
                     continue
             if p.step % t.sample_every == 0 or last:
                 duties.grid()
             if duties.snapshots is not None and (p.step % duties.snapshot_every == 0 or last):
                 duties.snapshot()
             if duties.evaluator is not None and (p.step % cfg.eval.every == 0 or last):
-                duties.evaluate()
+                if (rolled := duties.evaluate()) is not None:
+                    cfg, t = rolled.cfg, rolled.cfg.train
+                    continue
             if p.step % t.checkpoint_every == 0 or last:
                 p.wall = wall0 + (time.perf_counter() - t_start)
                 duties.save()

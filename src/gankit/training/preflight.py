@@ -21,8 +21,14 @@ def preflight(cfg: Config, probe: DataProbe) -> None:
     if cfg.model.family == "cyclegan" and cfg.loss.identity > 0 and probe.in_channels != probe.shape[0]:
         raise GankitError(f"loss.identity: the identity terms feed each domain's images to the other generator, but A has "
                           f"{probe.in_channels} channel(s) and B {probe.shape[0]}: set loss.identity=0")
-    if probe.kind != "points" and probe.size < cfg.train.batch_size:
-        raise GankitError(f"train.batch_size: {cfg.train.batch_size} is larger than the dataset ({probe.size} examples)")
+    check_batch(cfg.train.batch_size, probe.size, probe.kind)
+
+
+def check_batch(batch_size: int, size: int, kind: str) -> None:
+    """The batch fits in the data (checked on the data's description, and again on what was decoded:
+    unreadable files skipped can leave fewer)."""
+    if kind != "points" and size < batch_size:
+        raise GankitError(f"train.batch_size: {batch_size} is larger than the dataset ({size} examples)")
 
 
 def check_config(cfg: Config) -> DataProbe:

@@ -1,6 +1,8 @@
 """Where a training run starts from: one resolver for the command line and the Python API.
 
-`resolve(config, overrides, out, resume)` -> (config, run folder, checkpoint to resume or None):
+`resolve(config, overrides, out, resume)` -> (config, run folder, start), where start is None (a new
+run), "auto" (the loop continues the folder's run if it has one), or the checkpoint to resume as
+(path, its state), read here once and handed to the loop:
 
 - `resume` a checkpoint path: its run's config with the overrides; the run folder defaults to
   the checkpoint's run;
@@ -17,8 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import latest_valid, load_checkpoint
 from ..config import Config, load_config, make_config
 from ..errors import GankitError
+from ..runfolder import RunFolder
+
+Start = tuple[Path, dict[str, Any]]  # a checkpoint and the state it holds
 
 
 def _base(config: str | Path | dict[str, Any] | Config | None, overrides: list[str]) -> Config:
@@ -30,19 +36,18 @@ def _base(config: str | Path | dict[str, Any] | Config | None, overrides: list[s
 
 
 def resolve(config: str | Path | dict[str, Any] | Config | None, overrides: list[str], out: str | Path | None,
-            resume: str | None) -> tuple[Config, Path, str | None]:
-    from ..checkpoint import latest_valid, load_checkpoint
-
+            resume: str | None) -> tuple[Config, Path, str | Start | None]:
     if resume and resume != "auto":
-        cfg = make_config(load_checkpoint(Path(resume))["config"], overrides)
-        return cfg, Path(out) if out else Path(resume).resolve().parent.parent, resume
+        state = load_checkpoint(Path(resume))
+        cfg = make_config(state["config"], overrides)
+        return cfg, Path(out) if out else Path(resume).resolve().parent.parent, (Path(resume), state)
     if resume == "auto" and config is None:  # continue a run: its own config, from its newest checkpoint
         if not out:
             raise GankitError("--resume auto: name the run folder with --out (or give the config it was started with)")
         out = Path(out)
-        found = latest_valid(out / "checkpoints")
+        found = latest_valid(RunFolder(out).checkpoints)
         if found is not None:
-            return make_config(found[1]["config"], overrides), out, str(found[0])  # found once: not looked for again
+            return make_config(found[1]["config"], overrides), out, found  # read once: not looked for again
         if any(o.startswith("data.source=") for o in overrides):  # settings naming the data: a run from them
             return load_config(None, overrides), out, resume
         if overrides:

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..data import Dataset
 from ..losses import Loss, generator_loss
+from ..models.layers import evaluating
 
 N_POINTS = 240  # real and generated points shown (a multiple of every usual PacGAN pack)
 N_ARROWS = 80
@@ -44,19 +45,13 @@ class Snapshots:
         return D(x, y).float()
 
     def __call__(self, G: nn.Module, D: nn.Module, device: torch.device, step: int) -> dict[str, Any]:
-        modes = G.training, D.training
-        G.eval()
-        D.eval()
-        try:
+        with evaluating(G, D):
             with torch.no_grad():
                 fake = G(self.z.to(device), self.y.to(device) if self.y is not None else None).float()
                 field = self._d(D, self.plane.to(device)).reshape(FIELD, FIELD)
             x = fake[:N_ARROWS].detach().requires_grad_(True)
             loss_g = generator_loss(self.loss, self._d(D, x), lambda: self._d(D, self.real[:N_ARROWS].to(device)).detach())
             (grad,) = torch.autograd.grad(loss_g, x)  # only x's gradient: D's .grad untouched
-        finally:
-            G.train(modes[0])
-            D.train(modes[1])
         centre = CENTRE.get(self.loss_name, float(field.median()))
 
         def r(t: torch.Tensor) -> list:

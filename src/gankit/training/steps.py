@@ -78,7 +78,7 @@ class Tools:
 
 
 @STEPS.register("gan")
-def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
+def gan_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
     """d_steps D steps (real against generated, plus regularisers), then one G step with D frozen.
     The last D step's fake batch keeps its graph and is reused by the G step (as the textbook
     DCGAN does): one G forward pass per step instead of two."""
@@ -106,7 +106,7 @@ def gan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
         # The gradient is taken on the un-augmented images, through the augmentation, as R3GAN and StyleGAN2-ADA do.
         every = p.cfg.loss.r1_every
         if w.r1 > 0 and (p.step * t.d_steps + i) % every == 0:
-            loss_d = loss_d + w.r1 * every * r1(D_seen, real, y)
+            loss_d = loss_d + w.r1 * every * r1_penalty(D_seen, real, y)
         if w.r2 > 0 and (p.step * t.d_steps + i) % every == 0:
             loss_d = loss_d + w.r2 * every * r2_penalty(D_seen, fake.float(), y)
         p.opt_d.zero_grad(set_to_none=True)
@@ -193,7 +193,7 @@ def path_length_term(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torc
 
 
 @STEPS.register("vae")
-def vae_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
+def vae_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
     """One step on the negative ELBO: encoder (in D) and decoder (G) together."""
     B = p.cfg.train.batch_size
     g_params, d_params = k.g_params, k.d_params
@@ -216,7 +216,7 @@ def vae_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats
 
 
 @STEPS.register("pix2pix")
-def pix2pix_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
+def pix2pix_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
     """Paired translation (pix2pix): one D step on (input, target) against (input, G(input)), then one G
     step on the adversarial term plus loss.l1 times the L1 distance to the target. With
     loss.adversarial=0 there is no D step: G is a plain L1 regressor."""
@@ -258,7 +258,7 @@ def pix2pix_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, S
 
 
 @STEPS.register("cyclegan")
-def cyclegan_step(p: Parts, k: Tools, r1: Callable = r1_penalty) -> tuple[bool, Stats]:
+def cyclegan_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
     """Unpaired translation (CycleGAN): one G step on both generators (adversarial terms against both
     discriminators, loss.cycle times the cycle-consistency L1s, loss.identity of that times the identity
     L1s), then one D step, each D judging its domain's real images against generated ones drawn through

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from ..console import warn
 from ..errors import GankitError
+from ..runfolder import RunFolder
 from .upload import MAX_BYTES as MAX_BODY  # the largest request body read: an upload
 
 MIME = {
@@ -218,7 +219,7 @@ def projection_api(server: GankitServer, folder: Callable[[], Path | None], step
     """`/api/project` on `server` when it listens on loopback: GET without a query says what it takes; POST an
     image (the file's bytes; `?label=K` for a conditional model) to start its projection into the generator
     exported in `folder()` (None while it is being prepared); GET `?id=ID` for its progress and result.
-    `steps`: of each projection (default `latent.upload.STEPS`)."""
+    `steps`: of each projection (default `web.upload.STEPS`)."""
     from .upload import MAX_BYTES, MAX_PIXELS, STEPS, Busy, ProjectionJobs
 
     if server.server_address[0] not in LOOPBACK:
@@ -263,10 +264,10 @@ def sampler_folder(target: Path, device: str = "cpu") -> Path:
             raise GankitError(f"{target}: an export without the sampler page; make one with "
                               f"`gankit export RUN --format web --out DIR`")
         return target
-    ckpts = list_checkpoints(target / "checkpoints")
+    ckpts = list_checkpoints(RunFolder(target).checkpoints)
     if not ckpts:
         raise GankitError(f"{target}: neither an export folder (no generator.json) nor a run folder with checkpoints")
-    out = target / "sampler"
+    out = RunFolder(target).sampler
     meta = out / "generator.json"
     from ..artefact.export import PAGE_FILES
 
@@ -314,7 +315,7 @@ def run_server(run: Path, host: str = "127.0.0.1", port: int = 0,
     from ..checkpoint import list_checkpoints
 
     server = make_server({}, host, port, routes=live_routes(run))
-    if not list_checkpoints(run / "checkpoints"):
+    if not list_checkpoints(RunFolder(run).checkpoints):
         return server
 
     def prepare() -> None:
