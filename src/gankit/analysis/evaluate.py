@@ -9,16 +9,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..version import __version__
+from ..artefact.loader import LoadedGenerator, check_generates, load_generator
+from ..artefact.sampling import generate, recalibrate_bn
 from ..config import DataConfig
 from ..console import say, warn
 from ..data import Dataset, load_dataset
 from ..errors import GankitError
-from ..artefact.loader import LoadedGenerator, check_generates, load_generator
-from ..artefact.sampling import generate, recalibrate_bn
 from ..metrics import core
 from ..metrics.classifier import classify, get_classifier
 from ..metrics.features import CLASSIFIER_CAVEAT, CLASSIFIER_SOURCES, FEATURE_NETS, as_saved, cached_real_features
+from ..version import __version__
 
 ALL = ("fid", "kid", "pr", "dc", "is", "classes", "modes")
 CONFIDENT = 0.9  # a digit is "confidently recognisable" when the classifier gives it >= 0.9

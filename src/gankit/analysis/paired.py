@@ -8,12 +8,12 @@ from typing import Any
 
 import torch
 
-from ..version import __version__
 from ..data import Dataset
 from ..errors import GankitError
 from ..metrics import core
 from ..metrics.features import FEATURE_NETS, as_saved, cached_real_features
 from ..metrics.paired import l1, psnr, ssim
+from ..version import __version__
 
 
 @torch.no_grad()

@@ -58,8 +58,8 @@ def run_info(run: Path, notes: list[str]) -> dict[str, Any]:
         except (OSError, json.JSONDecodeError):
             notes.append("run.json: not readable; the data and network details come from the newest checkpoint")
     try:
-        from ..checkpoint import latest_valid
         from ..artefact.loader import trainable_count
+        from ..checkpoint import latest_valid
 
         found = latest_valid(RunFolder(run).checkpoints)
     except Exception:  # noqa: BLE001 - the report must not fail on a bad checkpoint

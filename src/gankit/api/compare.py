@@ -14,17 +14,17 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from ..config import Config, load_config
-from ..data import probe_dataset
-from ..console import say
-from ..errors import GankitError
 from ..analysis.evaluate import KID_NOTE, evaluate_samples, generate_for_eval, real_config, real_data_for
+from ..analysis.report import compare_report
+from ..artefact.loader import LoadedGenerator, load_generator
+from ..config import Config, load_config
+from ..console import say
+from ..data import probe_dataset
+from ..errors import GankitError
 from ..metrics.features import default_features
 from ..paths import write_atomic
 from ..runfolder import RunFolder
 from ..training.preflight import check_config
-from ..analysis.report import compare_report
-from ..artefact.loader import LoadedGenerator, load_generator
 from ..viz import PALETTE, grid_image
 
 METRICS = ("fid", "kid", "pr", "dc", "classes")
@@ -177,9 +177,9 @@ def compare_translations(loaded: list[tuple[str, LoadedGenerator]], out: Path, n
     """Translation runs (pix2pix, CycleGAN) side by side: each translates the same n seeded inputs of the pairs (the first
     run's, or --real's held-out pairs), scored against their targets as `gankit eval` scores one run; the figure shows
     each run's input, output and target rows for the same pairs."""
-    from ..metrics.paired import PAIRED
     from ..analysis.paired import evaluate_translation
     from ..artefact.translation import translation_grid
+    from ..metrics.paired import PAIRED
 
     metrics = list(metrics or PAIRED)
     if bad := [m for m in metrics if m not in PAIRED]:

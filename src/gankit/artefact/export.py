@@ -25,10 +25,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..errors import GankitError
-from .exported import META, ONNX, ONNX_BACK, ONNX_MAPPING, ONNX_SYNTHESIS, WEIGHTS
 from ..latent.space import LatentSpace
-from .generator import describe
 from ..paths import cache_dir, check_writable, sha256_of
+from .exported import META, ONNX, ONNX_BACK, ONNX_MAPPING, ONNX_SYNTHESIS, WEIGHTS
+from .generator import describe
 
 FORMATS = ("safetensors", "onnx", "web")
 OPSET = 18

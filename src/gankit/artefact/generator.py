@@ -211,8 +211,8 @@ class Generator:
         if is_export(self.path):
             return None
         from ..models import build_models
-        from .loader import load_generator
         from ..models.vae import encode
+        from .loader import load_generator
 
         lg = load_generator(self.path)
         _, E = build_models(lg.spec, lg.cfg.model.arch, vae=True)

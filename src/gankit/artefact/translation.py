@@ -174,8 +174,8 @@ def translate_files(target: str | Path, inputs: list[str], out: Path, tile: int 
     from PIL import Image
 
     from ..paths import check_writable
-    from .loader import load_generator
     from ..viz import to_uint8
+    from .loader import load_generator
 
     if tile < 1:
         raise GankitError(f"--tile: must be >= 1, got {tile}")

@@ -138,10 +138,10 @@ def save_reconstructions(lg, n: int, seed: int, out: Path) -> None:
     """A VAE's reconstructions: rows of real images, each followed by its reconstruction."""
     import torch
 
-    from ..viz import save_grid
     from ..data import load_dataset
     from ..models import build_models
-    from ..models.vae import reconstruct
+    from ..models.vae import reconstruction_rows
+    from ..viz import save_grid
 
     if lg.cfg.model.family != "vae":
         raise GankitError("--reconstruct: only a VAE run (model.family=vae) has an encoder")
@@ -149,14 +149,12 @@ def save_reconstructions(lg, n: int, seed: int, out: Path) -> None:
         raise GankitError(f"--reconstruct: {lg.path} is an export, which holds the decoder alone; give the run folder")
     _, E = build_models(lg.spec, lg.cfg.model.arch, vae=True)
     E.load_state_dict(lg.state["D"])
-    E = E.to(next(lg.G.parameters()).device).eval()
+    E = E.to(next(lg.G.parameters()).device)
     ds = load_dataset(lg.cfg.data)
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[: min(n, len(ds))]
     x = ds.to_float(idx).to(next(E.parameters()).device)
-    r = reconstruct(E, lg.G, x).cpu()
     row = min(8, len(idx))
-    blocks = [t for i in range(0, len(idx), row) for t in (x[i:i + row].cpu(), r[i:i + row])]
-    save_grid(torch.cat(blocks), out, nrow=row)
+    save_grid(reconstruction_rows(E, lg.G, x, row), out, nrow=row)
 
 
 def translate(a: argparse.Namespace) -> int:

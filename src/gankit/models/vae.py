@@ -64,3 +64,14 @@ def reconstruct(E: nn.Module, G: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Decode the posterior mean of each image."""
     mu, _ = encode(E, x)
     return G(mu, None).float().clamp(-1, 1)
+
+
+def reconstruction_rows(E: nn.Module, G: nn.Module, x: torch.Tensor, row: int = 8) -> torch.Tensor:
+    """Images `x` and their reconstructions (E in eval mode, on the CPU) as a grid's rows: `row` real
+    images, then their `row` reconstructions, and so on (for the report and `gankit sample --reconstruct`)."""
+    from .layers import evaluating
+
+    with evaluating(E), torch.no_grad():
+        r = reconstruct(E, G, x).cpu()
+    x = x.cpu().float()
+    return torch.cat([t for i in range(0, len(x), row) for t in (x[i:i + row], r[i:i + row])])

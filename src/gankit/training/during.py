@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..analysis.evaluate import evaluate_samples
+from ..artefact.sampling import generate
 from ..config import Config
 from ..data import Dataset
 from .state import recalibrated_ema
-from ..artefact.sampling import generate
-from ..analysis.evaluate import evaluate_samples
 
 
 class TrainingEvaluator:

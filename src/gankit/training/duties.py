@@ -10,20 +10,19 @@ from typing import Any
 
 import torch
 
-from .augment import Augmenter
+from ..analysis.health import DiversityProbe, HealthMonitor
+from ..artefact.sampling import balanced_labels, generate
 from ..checkpoint import checkpoint_path, latest_valid, save_checkpoint
 from ..config import Config, dump_yaml, make_config
 from ..console import say, warn
 from ..data import Dataset
-from .dist import World
 from ..errors import ConfigError, GankitError
-from ..analysis.health import DiversityProbe, HealthMonitor
 from ..losses import LOSSES
-from ..models.layers import evaluating
 from ..runfolder import RunFolder
-from .state import Parts, peak_rss_mb, recalibrated_ema, restore, state_of
-from ..artefact.sampling import balanced_labels, generate
 from ..viz import save_grid, save_scatter
+from .augment import Augmenter
+from .dist import World
+from .state import Parts, peak_rss_mb, recalibrated_ema, restore, state_of
 
 
 @dataclass
@@ -229,13 +228,10 @@ def save_real_grid(ds: Dataset, num_classes: int, path: Path) -> None:
 
 def save_reconstructions(p: Parts, ds: Dataset, path: Path) -> Path:
     """A VAE's reconstructions of 8 fixed real images (rows: real, then reconstructed), encoder in eval mode."""
-    from ..models.vae import reconstruct
+    from ..models.vae import reconstruction_rows
 
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:8]
-    x = ds.to_float(idx).to(p.device)
-    with evaluating(p.D), torch.no_grad():
-        r = reconstruct(p.D, recalibrated_ema(p), x).cpu()
-    save_grid(torch.cat([x.cpu().float(), r]), path, nrow=8)
+    save_grid(reconstruction_rows(p.D, recalibrated_ema(p), ds.to_float(idx).to(p.device)), path, nrow=8)
     return path
 
 

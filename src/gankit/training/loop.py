@@ -5,31 +5,28 @@ import os
 import signal
 import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from .. import console
-from . import schedule
-from .batches import Batches
 from ..checkpoint import latest_valid, list_checkpoints, load_checkpoint, remove_stale_temporaries
 from ..config import Config, dump_yaml
 from ..console import say
-from .cpu import auto_threads
 from ..data import Dataset, load_dataset
-from .dist import LaggedAgreement, World, check_divisible, init_world, is_collective_failure, peer_lost
-from .duties import Duties
 from ..errors import GankitError
-from .guard import FiniteGuard
-from ..losses import LOSSES
-from ..models.layers import noise_inputs
 from ..paths import check_writable
-from .preflight import check_batch, preflight
-from .state import Parts, build_parts, data_meta, ema_update, restore
 from ..runfolder import RunFolder
 from ..runlock import RunLock
+from . import schedule
+from .cpu import auto_threads
+from .dist import LaggedAgreement, World, check_divisible, init_world, is_collective_failure, peer_lost
+from .duties import Duties
+from .preflight import check_batch, preflight
+from .state import Parts, build_parts, data_meta, ema_update, restore
 from .steps import STEPS, Tools
 
 
@@ -58,16 +55,17 @@ def train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None = None,
             world.close()
 
 
-def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: Dataset | None, world: World) -> Parts:
-    t = cfg.train
+def _start(cfg: Config, run: RunFolder, resume: str | tuple[Path, dict] | None, ds: Dataset | None,
+           world: World) -> tuple[Parts, Dataset, dict, bool]:
+    """Everything before the first step: threads, the cheap checks (the run folder, then the config
+    against the data's description; only then decoding), the parts, a resumed state, the config on
+    disk. Returns the parts, the data, its description, and whether the run has nothing left to do."""
+    t, out = cfg.train, run.root
     if t.threads:
         torch.set_num_threads(t.threads)
     elif not world.multi and "OMP_NUM_THREADS" not in os.environ:  # torchrun and the user set their own
         torch.set_num_threads(auto_threads())  # the cores idle now (`cpu.auto_threads`)
     check_divisible(world, t.batch_size, cfg.model.pac)
-    run = RunFolder(out)
-
-    # The cheap checks first: the run folder, then config against the data's description; only then decode
     start_state = None
     if isinstance(resume, tuple):  # read by `resume.resolve`
         start_state = resume
@@ -88,7 +86,6 @@ def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: D
     check_batch(t.batch_size, len(ds), ds.kind)
     p = build_parts(cfg, ds, world)
     meta = data_meta(ds)
-    loss = LOSSES.get(cfg.loss.name)
     param_bytes = sum(x.numel() * 4 for m in (p.G, p.D) for x in m.parameters())
     if world.main:
         check_writable(out, need_bytes=param_bytes * 5 * (t.keep_checkpoints + 1) + (16 << 20))
@@ -101,7 +98,7 @@ def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: D
         restore(p, start_state[1], start_state[0])
         if p.step >= t.steps or (t.max_minutes > 0 and p.wall >= 60 * t.max_minutes):  # nothing to train: leave the run as it is
             say(f"{out}: already finished at step {p.step}: {stop_reason(p.step, t)}")
-            return p
+            return p, ds, meta, True
         if world.main:
             run.forget_after(p.step)
         say(f"resumed from {start_state[0]} at step {p.step}")
@@ -111,27 +108,18 @@ def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: D
         run.write_config(dump_yaml(cfg))
         run.samples.mkdir(parents=True, exist_ok=True)
     say(start_line(ds, cfg, p.device, out, world))
+    return p, ds, meta, False
 
-    dev = p.device
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
-    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if t.precision == "bf16" else nullcontext
-    # the step of this model family, and what it works with; every batch is the global batch's
-    # share of this process (rows `world.share(train.batch_size)`)
-    step = STEPS.get(cfg.model.family)
-    tools = Tools(torch.compile(p.G) if t.compile else p.G, torch.compile(p.D) if t.compile else p.D, loss,
-                  Batches(ds, dev, t.channels_last, p.spec.num_classes > 0), FiniteGuard(dev), world, autocast, world.share(t.batch_size),
-                  list(p.G.parameters()), list(p.D.parameters()), noise_inputs(p.G))
+
+def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: Dataset | None, world: World) -> Parts:
+    t, run = cfg.train, RunFolder(out)
+    p, ds, meta, finished = _start(cfg, run, resume, ds, world)
+    if finished:
+        return p
+
+    step = STEPS.get(cfg.model.family)  # this model family's step, and what it works with
+    tools = Tools.for_run(p, ds, world)
     guard = tools.guard
-
-    # SIGTERM / Ctrl-C only set a flag; the loop saves at the next step boundary
-    stop = {"sig": None}
-
-    def on_signal(signum, _frame):
-        stop["sig"] = signum
-
-    main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
     duties = Duties(p, ds, run, meta, world)  # metrics line, health, grids, evaluation, checkpoints
 
     bar = tqdm(total=t.steps, initial=p.step, disable=console.is_quiet() or not console.on_terminal(), dynamic_ncols=True)
@@ -140,7 +128,7 @@ def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: D
     t_start, t_interval, img_interval = time.perf_counter(), time.perf_counter(), p.images
     wall0 = p.wall
     agree = LaggedAgreement(world)  # stop signals and the time budget, agreed without a blocking collective per step
-    try:
+    with stop_signals() as stop, closing(bar), closing(duties):
         budget_spent = t.max_minutes > 0 and wall0 >= 60 * t.max_minutes  # a resumed run that already used its time
         while p.step < t.steps and not budget_spent:
             schedule.apply(p)  # this step's learning rates, beta2, penalty weights, augmentation p
@@ -214,13 +202,26 @@ def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: D
                 name = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C", None: "a stop signal to another process"}[stop["sig"]]
                 raise Interrupted(f"{name}: saved step {p.step} to {path}; continue with --resume auto --out {out}")
         agree.close()
-    finally:
-        bar.close()
-        duties.close()
-        for s, h in old.items():
-            signal.signal(s, h)
     say(f"done: {p.step} steps in {p.wall:.0f} s ({stop_reason(p.step, t)}); run folder {out}")
     return p
+
+
+@contextmanager
+def stop_signals() -> Iterator[dict]:
+    """SIGTERM and Ctrl-C only set `stop["sig"]` inside the block (the loop saves at the next step
+    boundary); the previous handlers come back after it. Signals reach only the main thread."""
+    stop: dict = {"sig": None}
+
+    def on_signal(signum, _frame):
+        stop["sig"] = signum
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def stop_reason(step: int, t) -> str:

@@ -13,17 +13,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import schedule
-from ..version import __version__
-from .augment import Augmenter
-from .batches import DataOrder
+from ..artefact.sampling import recalibrate_bn
 from ..config import Config
 from ..data import Dataset
 from ..device import pick_device
-from .dist import World, cross_rank_batch_norm, cross_rank_means
 from ..errors import CheckpointError
 from ..models import Spec, build_models, make_spec
-from ..artefact.sampling import recalibrate_bn
+from ..version import __version__
+from . import schedule
+from .augment import Augmenter
+from .batches import DataOrder
+from .dist import World, cross_rank_batch_norm, cross_rank_means
 
 
 def peak_rss_mb() -> float:

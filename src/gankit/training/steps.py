@@ -7,20 +7,22 @@ the optimisers. It returns whether the step counted and its statistics (device t
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from ..artefact.sampling import latents
+from ..data import Dataset
+from ..losses import LOSSES, Loss, d_accuracy, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty, rt_logits
+from ..models.layers import noise_inputs, per_sample_noise
+from ..models.vae import encode, kl_weight, reparameterise, vae_terms
+from ..registry import Registry
 from .batches import Batches
 from .dist import GradSync, World
 from .guard import FiniteGuard
-from ..losses import Loss, d_accuracy, generator_loss, gradient_penalty, path_length_penalty, path_lengths, r1_penalty, r2_penalty, rt_logits
-from ..models.layers import per_sample_noise
-from ..registry import Registry
 from .state import Parts
-from ..artefact.sampling import latents
-from ..models.vae import encode, kl_weight, reparameterise, vae_terms
 
 Stats = dict[str, torch.Tensor]
 STEPS: Registry = Registry("model family", "model.family")
@@ -54,6 +56,18 @@ class Tools:
     d_params: list[torch.Tensor]
     noise_layers: list[nn.Module]  # G's noise inputs (`models.layers.noise_inputs`), found once
     syncs: dict[str, GradSync] = field(default_factory=dict)  # one per parameter set, made at first use
+
+    @classmethod
+    def for_run(cls, p: Parts, ds: Dataset, world: World) -> Tools:
+        """The tools of run `p`: every batch is the global batch's share of this process (rows
+        `world.share(train.batch_size)`); bf16 autocast and torch.compile as the config says."""
+        t, dev = p.cfg.train, p.device
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+        autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if t.precision == "bf16" else nullcontext
+        return cls(torch.compile(p.G) if t.compile else p.G, torch.compile(p.D) if t.compile else p.D, LOSSES.get(p.cfg.loss.name),
+                   Batches(ds, dev, t.channels_last, p.spec.num_classes > 0), FiniteGuard(dev), world, autocast,
+                   world.share(t.batch_size), list(p.G.parameters()), list(p.D.parameters()), noise_inputs(p.G))
 
     def backward_mean(self, name: str, params: list[torch.Tensor], loss: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """Backward of `loss` (plus `extra`, a regulariser whose value is not reported); on several
@@ -95,20 +109,7 @@ def gan_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
             loss_d = k.loss.d(real_logits, fake_logits)
             if recon is not None:
                 loss_d = loss_d + p.cfg.loss.recon * recon
-        D_packed = lambda x, yy: k.D_packed(p, x, yy)  # noqa: E731
-        D_seen = lambda x, yy: k.D_of(p, x, yy)  # noqa: E731  (augmentation included)
-        w = p.now  # this step's penalty weights (the schedule may anneal them)
-        if w.gp > 0:
-            eps = torch.rand(B)[k.mine]  # interpolation weights of the global batch
-            loss_d = loss_d + w.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y, eps)
-        # lazy R1 / R2: every k-th D step, k times the weight, folded into that step (k optimiser steps per
-        # k batches, so StyleGAN2-ADA's learning-rate and beta rescaling for its extra step does not apply).
-        # The gradient is taken on the un-augmented images, through the augmentation, as R3GAN and StyleGAN2-ADA do.
-        every = p.cfg.loss.r1_every
-        if w.r1 > 0 and (p.step * t.d_steps + i) % every == 0:
-            loss_d = loss_d + w.r1 * every * r1_penalty(D_seen, real, y)
-        if w.r2 > 0 and (p.step * t.d_steps + i) % every == 0:
-            loss_d = loss_d + w.r2 * every * r2_penalty(D_seen, fake.float(), y)
+        loss_d = loss_d + d_penalties(p, k, B, p.step * t.d_steps + i, real, fake, y)
         p.opt_d.zero_grad(set_to_none=True)
         loss_d = k.backward_mean("d", d_params, loss_d)  # gradients and the loss: means over ranks
         gn_d = grad_norm(d_params)
@@ -138,6 +139,26 @@ def gan_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
         "d_acc": d_accuracy(r, f, k.loss.relativistic), "r_t": torch.sign(rt_logits(r, f, k.loss.relativistic)).mean(),
         "grad_norm_d": gn_d, "grad_norm_g": gn_g, **({"recon": recon.detach()} if recon is not None else {}),
     })
+
+
+def d_penalties(p: Parts, k: Tools, B: int, d_step: int, real: torch.Tensor, fake: torch.Tensor,
+                y: torch.Tensor | None) -> torch.Tensor | float:
+    """D's regularisers at D step number `d_step`, weighted (the schedule may anneal the weights): the
+    gradient penalty, and lazy R1 / R2: every k-th D step, k times the weight, folded into that step
+    (k optimiser steps per k batches, so StyleGAN2-ADA's learning-rate and beta rescaling for its extra
+    step does not apply). R1 / R2's gradient is taken on the un-augmented images, through the
+    augmentation, as R3GAN and StyleGAN2-ADA do."""
+    w, every, total = p.now, p.cfg.loss.r1_every, 0.0
+    D_seen = lambda x, yy: k.D_of(p, x, yy)  # noqa: E731  (augmentation included)
+    if w.gp > 0:
+        eps = torch.rand(B)[k.mine]  # interpolation weights of the global batch
+        D_packed = lambda x, yy: k.D_packed(p, x, yy)  # noqa: E731
+        total = total + w.gp * gradient_penalty(D_packed, p.augment(real), p.augment(fake.float()), y, eps)
+    if w.r1 > 0 and d_step % every == 0:
+        total = total + w.r1 * every * r1_penalty(D_seen, real, y)
+    if w.r2 > 0 and d_step % every == 0:
+        total = total + w.r2 * every * r2_penalty(D_seen, fake.float(), y)
+    return total
 
 
 def real_side(p: Parts, k: Tools, B: int, real: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

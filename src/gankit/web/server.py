@@ -255,9 +255,9 @@ def make_server(mounts: dict[str, Path], host: str = "127.0.0.1", port: int = 0,
 def sampler_folder(target: Path, device: str = "cpu") -> Path:
     """The web export to serve for `target`: itself when it is one; for a run folder, its `sampler/`
     folder, exported (again) when missing or older than the run's newest checkpoint."""
-    from ..checkpoint import list_checkpoints
     from ..artefact.export import export
     from ..artefact.exported import is_export
+    from ..checkpoint import list_checkpoints
 
     if is_export(target):
         if not (target / "index.html").is_file() or not (target / "generator.onnx").is_file():
