@@ -25,14 +25,14 @@ def train_rank(rank: int, world: int, port: int, cfg_dict: dict, out: str, resul
         digests.append(h.hexdigest())
 
     p_ref = {}
-    real_build = loop.build_parts
+    real_build = loop.build_state
 
     def build(*a, **k):
         parts = real_build(*a, **k)
         p_ref["D"] = parts.D
         return parts
 
-    loop.ema_update, loop.build_parts = spy, build
+    loop.ema_update, loop.build_state = spy, build
     torch.set_num_threads(1)
     p = loop.train(make_config(cfg_dict), Path(out), resume=resume, quiet=True)
     state = {k: {n: v.clone() for n, v in m.state_dict().items()} for k, m in (("G", p.G), ("D", p.D), ("G_ema", p.G_ema))}

@@ -129,11 +129,11 @@ def test_bench_out_folder_gets_bench_md(tmp_path, monkeypatch):
     import argparse
 
     from gankit.api import bench
-    from gankit import cli
+    from gankit.commands import info
     monkeypatch.setattr(bench, "run_bench", lambda *a, **k: "| a table |")
     a = argparse.Namespace(device="cpu", shapes=["32x32x1"], batch=8, repeats=1, out=str(tmp_path))
-    assert cli._bench(a) == 0
+    assert info.bench(a) == 0
     assert (tmp_path / "bench.md").read_text() == "| a table |\n"
     a.out = str(tmp_path / "t.md")
-    cli._bench(a)
+    info.bench(a)
     assert (tmp_path / "t.md").read_text() == "| a table |\n"

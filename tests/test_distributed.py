@@ -80,9 +80,9 @@ def test_two_processes_match_one(tmp_path, case):
     cfg = make_config({}, tiny_overrides(**over))
     torch.manual_seed(cfg.train.seed)
     from gankit.data import load_dataset
-    from gankit.training.state import build_parts
+    from gankit.training.state import build_state
 
-    start = state_of(build_parts(cfg, load_dataset(cfg.data)))
+    start = state_of(build_state(cfg, load_dataset(cfg.data)))
     one = state_of(train(cfg, tmp_path / "one", quiet=True))
     two = run_world(2, cfg, tmp_path / "two", tmp_path / "res")
     assert rel_diff(two[0], two[1]) == 0.0  # every rank holds the same weights and buffers
@@ -108,10 +108,10 @@ def _resume_cfg(steps: int):
 def test_a_checkpoint_resumes_on_another_number_of_processes(tmp_path, first, then):
     """4 steps straight on one process against 2 steps on `first` processes, then 2 more on `then`."""
     from gankit.data import load_dataset
-    from gankit.training.state import build_parts
+    from gankit.training.state import build_state
 
     torch.manual_seed(0)
-    start = state_of(build_parts(_resume_cfg(4), load_dataset(_resume_cfg(4).data)))
+    start = state_of(build_state(_resume_cfg(4), load_dataset(_resume_cfg(4).data)))
     straight = state_of(train(_resume_cfg(4), tmp_path / "straight", quiet=True))
     out = tmp_path / "split"
 

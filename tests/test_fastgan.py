@@ -62,10 +62,10 @@ def test_a_run_trains_its_decoders_and_resumes_bit_exactly(tmp_path):
     recs = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["recon"] > 0 for r in recs)  # the reconstruction loss is logged ...
     from gankit.data import load_dataset
-    from gankit.training.state import build_parts
+    from gankit.training.state import build_state
 
     cfg = make_config({}, tiny_overrides(**FG))
-    start = build_parts(cfg, load_dataset(cfg.data)).D  # ... and D's decoders moved from where the run started
+    start = build_state(cfg, load_dataset(cfg.data)).D  # ... and D's decoders moved from where the run started
     moved = [(a - b).abs().max().item() for a, b in zip(full.D.decode_all.parameters(), start.decode_all.parameters())]
     assert min(moved) > 0
     train(make_config({}, tiny_overrides(**{**FG, "train.steps": 3})), tmp_path / "half", quiet=True)

@@ -113,3 +113,18 @@ def test_no_arrow_points_up_the_layers():
         "gankit.training.loop -> gankit.api.run"]  # the checker sees an upward arrow
     assert upward(edges) == []
     assert edges["gankit.training.loop"] & {"gankit.training.steps", "gankit.config"}  # it walks the real graph
+
+
+def test_every_import_of_the_package_names_one_of_its_modules():
+    """Imports inside functions run only when called: a moved module must not leave one behind."""
+    mods = _modules()
+    missing = []
+    for m, f in mods.items():
+        package = m.split(".") if f.name == "__init__.py" else m.split(".")[:-1]
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("gankit")):
+                base = (".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                        if node.level else node.module)
+                if base not in mods:
+                    missing.append(f"{f.relative_to(SRC)}:{node.lineno}: {base}")
+    assert missing == []

@@ -152,15 +152,15 @@ def test_wgan_gp_critic_judges_each_sample_alone():
     score must not depend on the rest of the batch."""
     from gankit.config import make_config
     from gankit.data import load_dataset
-    from gankit.training.state import build_parts
+    from gankit.training.state import build_state
 
     cfg = make_config({}, ["data.source=digits", "data.resolution=16", "model.width=8", "model.sn_d=false", "loss.name=wgan", "loss.gp=10"])
-    D = build_parts(cfg, load_dataset(cfg.data)).D.train()
+    D = build_state(cfg, load_dataset(cfg.data)).D.train()
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
     x = torch.randn(8, 1, 16, 16)
     assert torch.allclose(D(x, None)[:2], D(x[:2], None), atol=1e-5)
     plain = make_config({}, ["data.source=digits", "data.resolution=16", "model.width=8", "model.sn_d=false"])
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_parts(plain, load_dataset(plain.data)).D.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_state(plain, load_dataset(plain.data)).D.modules())
 
 
 @pytest.mark.parametrize("channels", [1, 3])

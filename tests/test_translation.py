@@ -16,7 +16,7 @@ from gankit.data import load_dataset
 from gankit.errors import ConfigError, GankitError
 from gankit.training.loop import train
 from gankit.models import build_models, make_spec
-from gankit.training.state import build_parts
+from gankit.training.state import build_state
 from gankit.artefact.loader import load_generator
 from gankit.models.layers import noise_inputs, per_sample_noise
 from gankit.models.unet import InstanceNorm
@@ -67,7 +67,7 @@ def test_the_step_reports_the_losses_computed_by_hand():
     loss: softplus; L1 weight 100; the dropout masks drawn from the same seeds)."""
     cfg = make_config({}, p2p_overrides(**{"train.batch_size": 4, "model.depth": 6, "data.resolution": 64}))  # 6 halvings: one dropout block
     ds = load_dataset(cfg.data)
-    p = build_parts(cfg, ds)
+    p = build_state(cfg, ds)
     assert len(noise_inputs(p.G)) == 1
     from gankit.training.batches import Batches
     from gankit.training.dist import World
@@ -107,7 +107,7 @@ def test_the_step_reports_the_losses_computed_by_hand():
 def test_l1_only_has_no_d_step(tmp_path):
     cfg = make_config({}, p2p_overrides(**{"loss.adversarial": 0, "train.steps": 2, "train.sample_every": 10, "train.checkpoint_every": 2,
                                            "train.log_every": 1}))
-    d0 = {k: v.clone() for k, v in build_parts(cfg, load_dataset(cfg.data)).D.state_dict().items()}
+    d0 = {k: v.clone() for k, v in build_state(cfg, load_dataset(cfg.data)).D.state_dict().items()}
     p = train(cfg, tmp_path / "run", quiet=True)
     assert all(torch.equal(d0[k], v) for k, v in p.D.state_dict().items())  # D never moved
     rec = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -319,7 +319,7 @@ def test_cyclegan_networks_go_both_ways_at_any_size():
 def test_cyclegan_step_reports_the_losses_computed_by_hand():
     cfg = make_config({}, cyc_overrides(**{"loss.identity": 0.5, "data.pairs": "edges", "loss.pool": 0, "data.channels": 1}))
     ds = load_dataset(cfg.data)
-    p = build_parts(cfg, ds)
+    p = build_state(cfg, ds)
     from gankit.training.batches import Batches
     from gankit.training.dist import World
     from gankit.training.guard import FiniteGuard

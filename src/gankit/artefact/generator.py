@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import GankitError
-from .exported import FORMAT, FORMAT_VERSION, W_TRUNCATION, is_export, read_export
+from .exported import FORMAT, FORMAT_VERSION, W_TRUNCATION, is_export
 from .sampling import resolve_label
 
 
@@ -263,14 +263,10 @@ class Generator:
 def load(path: str | Path, device: str = "cpu") -> Generator:
     """A generator from an export folder, a run folder (its newest valid checkpoint's G_ema) or a
     checkpoint file."""
-    p = Path(path)
-    if is_export(p):
-        net, meta = read_export(p, device)
-        return Generator(net, meta, p)
-    from .loader import load_generator  # a training checkpoint: read with the training code
+    from .loader import load_generator
 
-    lg = load_generator(p, device)
-    return Generator(lg.G, describe(lg), lg.path)
+    lg = load_generator(path, device)
+    return Generator(lg.G, lg.export_meta if lg.export_meta is not None else describe(lg), lg.path)
 
 
 def describe(lg: Any) -> dict[str, Any]:

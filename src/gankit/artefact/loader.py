@@ -30,6 +30,7 @@ class LoadedGenerator:
     wall: float = 0.0  # training seconds
     params_d: int = 0  # trainable weights of D (or a VAE's encoder)
     state: dict[str, Any] | None = None  # the whole checkpoint (None for an export, which holds G alone)
+    export_meta: dict[str, Any] | None = None  # an export's generator.json (None for a checkpoint)
 
 
 def trainable_count(state_dict: dict[str, torch.Tensor]) -> int:
@@ -59,7 +60,7 @@ def load_generator(target: str | Path, device: str = "cpu", flag: str = "--devic
         data = {**meta.get("data", {}), "class_names": meta.get("class_names", [])}
         t = meta.get("training", {})
         return LoadedGenerator(G, cfg, spec, data, int(meta.get("step", 0)), Path(target), int(t.get("images", 0)),
-                               float(t.get("wall_seconds", 0.0)), int(t.get("params_d", 0)))
+                               float(t.get("wall_seconds", 0.0)), int(t.get("params_d", 0)), export_meta=meta)
     path, state = load_target(target)
     try:
         cfg = make_config(state["config"])

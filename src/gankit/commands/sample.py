@@ -158,7 +158,7 @@ def save_reconstructions(lg, n: int, seed: int, out: Path) -> None:
 
 
 def translate(a: argparse.Namespace) -> int:
-    from .artefact.translation import translate_files
+    from ..artefact.translation import translate_files
 
     translate_files(a.run, a.inputs, Path(a.out), a.tile, a.overlap, a.device, a.direction)
     return 0

@@ -22,7 +22,7 @@ from ..runfolder import RunFolder
 from ..viz import save_grid, save_scatter
 from .augment import Augmenter
 from .dist import World
-from .state import Parts, peak_rss_mb, recalibrated_ema, restore, state_of
+from .state import RunState, peak_rss_mb, recalibrated_ema, restore, state_of
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Rollback:
 
 
 class Duties:
-    def __init__(self, p: Parts, ds: Dataset, run: RunFolder, meta: dict[str, Any], world: World):
+    def __init__(self, p: RunState, ds: Dataset, run: RunFolder, meta: dict[str, Any], world: World):
         self.p, self.ds, self.run, self.meta, self.world = p, ds, run, meta, world
         cfg = p.cfg
         self.fixed_seed = cfg.train.seed + 100
@@ -194,7 +194,7 @@ class Duties:
         return rolled
 
 
-def save_samples(p: Parts, ds: Dataset, path: Path, fixed_seed: int) -> Path:
+def save_samples(p: RunState, ds: Dataset, path: Path, fixed_seed: int) -> Path:
     """A fixed-seed grid from G_ema (2D data: a scatter over the real points; translation: rows of
     input, output and target for fixed training pairs, by the network `gankit translate` uses)."""
     G_ema = recalibrated_ema(p)
@@ -226,7 +226,7 @@ def save_real_grid(ds: Dataset, num_classes: int, path: Path) -> None:
     save_grid(ds.to_float(torch.tensor(idx)), path, nrow=10 if num_classes == 10 else None)
 
 
-def save_reconstructions(p: Parts, ds: Dataset, path: Path) -> Path:
+def save_reconstructions(p: RunState, ds: Dataset, path: Path) -> Path:
     """A VAE's reconstructions of 8 fixed real images (rows: real, then reconstructed), encoder in eval mode."""
     from ..models.vae import reconstruction_rows
 
@@ -235,7 +235,7 @@ def save_reconstructions(p: Parts, ds: Dataset, path: Path) -> Path:
     return path
 
 
-def metrics_record(p: Parts, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
+def metrics_record(p: RunState, acc: dict[str, torch.Tensor], n_good: float, images_per_s: float) -> dict[str, Any]:
     """One line of metrics.jsonl: the interval's mean statistics (of the global batch) and the run's counters."""
     rec: dict[str, Any] = {"step": p.step, "images": p.images}
     if n_good > 0:
@@ -253,7 +253,7 @@ def _change(remedy: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in remedy.items())
 
 
-def _rollback_or_stop(p: Parts, run: RunFolder, reason: str, remedy: dict[str, Any], before: int | None = None) -> Rollback:
+def _rollback_or_stop(p: RunState, run: RunFolder, reason: str, remedy: dict[str, Any], before: int | None = None) -> Rollback:
     """Restore the newest checkpoint saved before step `before` (else the oldest kept) into `p` and
     apply `remedy` (config key -> value) to p.cfg, or stop."""
     t = p.cfg.train

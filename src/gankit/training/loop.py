@@ -26,7 +26,7 @@ from .cpu import auto_threads
 from .dist import LaggedAgreement, World, check_divisible, init_world, is_collective_failure, peer_lost
 from .duties import Duties
 from .preflight import check_batch, preflight
-from .state import Parts, build_parts, data_meta, ema_update, restore
+from .state import RunState, build_state, data_meta, ema_update, restore
 from .steps import STEPS, Tools
 
 
@@ -34,7 +34,7 @@ class Interrupted(GankitError):
     """SIGTERM or Ctrl-C: the run saved a checkpoint and stopped."""
 
 
-def train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None = None, ds: Dataset | None = None, quiet: bool = False) -> Parts:
+def train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None = None, ds: Dataset | None = None, quiet: bool = False) -> RunState:
     """Train according to `cfg` into run folder `out`; returns the final state. `resume`: "auto" (the
     folder's newest valid checkpoint, if any), a checkpoint path, or (path, state) as `resume.resolve`
     read it. `quiet`: no notes, no progress."""
@@ -56,10 +56,10 @@ def train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None = None,
 
 
 def _start(cfg: Config, run: RunFolder, resume: str | tuple[Path, dict] | None, ds: Dataset | None,
-           world: World) -> tuple[Parts, Dataset, dict, bool]:
+           world: World) -> tuple[RunState, Dataset, dict, bool]:
     """Everything before the first step: threads, the cheap checks (the run folder, then the config
-    against the data's description; only then decoding), the parts, a resumed state, the config on
-    disk. Returns the parts, the data, its description, and whether the run has nothing left to do."""
+    against the data's description; only then decoding), the run state (resumed when asked), the config on
+    disk. Returns the state, the data, its description, and whether the run has nothing left to do."""
     t, out = cfg.train, run.root
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -84,7 +84,7 @@ def _start(cfg: Config, run: RunFolder, resume: str | tuple[Path, dict] | None, 
     for note in ds.notes:
         say(note)
     check_batch(t.batch_size, len(ds), ds.kind)
-    p = build_parts(cfg, ds, world)
+    p = build_state(cfg, ds, world)
     meta = data_meta(ds)
     param_bytes = sum(x.numel() * 4 for m in (p.G, p.D) for x in m.parameters())
     if world.main:
@@ -111,7 +111,7 @@ def _start(cfg: Config, run: RunFolder, resume: str | tuple[Path, dict] | None, 
     return p, ds, meta, False
 
 
-def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: Dataset | None, world: World) -> Parts:
+def _train(cfg: Config, out: Path, resume: str | tuple[Path, dict] | None, ds: Dataset | None, world: World) -> RunState:
     t, run = cfg.train, RunFolder(out)
     p, ds, meta, finished = _start(cfg, run, resume, ds, world)
     if finished:

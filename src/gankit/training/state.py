@@ -1,4 +1,4 @@
-"""A training run's state: networks, optimisers, random streams and data order (`Parts`), and what a
+"""A training run's state: networks, optimisers, random streams and data order (`RunState`), and what a
 checkpoint holds of it. G_ema back from a checkpoint for sample, eval and compare is
 `artefact.loader`.
 """
@@ -57,7 +57,7 @@ def data_meta(ds: Dataset) -> dict[str, Any]:
 
 
 @dataclass
-class Parts:
+class RunState:
     """Everything a training run holds between steps."""
 
     cfg: Config
@@ -82,7 +82,7 @@ class Parts:
     # a VAE run (model.family=vae) keeps its decoder in G / G_ema and its encoder in D
 
 
-def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
+def build_state(cfg: Config, ds: Dataset, world: World | None = None) -> RunState:
     """Networks, optimisers and random streams; on several processes every rank builds the same
     ones (same seeds) with batch norm over the global batch."""
     world = world or World()
@@ -104,7 +104,7 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
     # skip a non-finite update on the device itself (FiniteGuard's deferred mode)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas_g, fused=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas_d, fused=True)
-    return Parts(
+    return RunState(
         cfg, spec, device, G, D, G_ema, opt_g, opt_d,
         DataOrder(len(ds), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
         Augmenter(cfg.augment, cfg.train.batch_size, cfg.train.seed, world.rank, world.size), world=world,
@@ -112,7 +112,7 @@ def build_parts(cfg: Config, ds: Dataset, world: World | None = None) -> Parts:
     )
 
 
-def state_of(p: Parts, meta: dict[str, Any]) -> dict[str, Any]:
+def state_of(p: RunState, meta: dict[str, Any]) -> dict[str, Any]:
     """The full training state as tensors and plain values (safe for weights_only loading)."""
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "latent": p.latent_gen.get_state()}
     if torch.cuda.is_available() and p.device.type == "cuda":
@@ -126,7 +126,7 @@ def state_of(p: Parts, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def recalibrated_ema(p: Parts) -> nn.Module:
+def recalibrated_ema(p: RunState) -> nn.Module:
     """G_ema with batch-norm statistics for the current step, recomputed once per step: the grid,
     the evaluation and the checkpoint of one step share them (each recomputation is dozens of
     G forward passes)."""
@@ -136,7 +136,7 @@ def recalibrated_ema(p: Parts) -> nn.Module:
     return p.G_ema
 
 
-def restore(p: Parts, state: dict[str, Any], path: Path) -> None:
+def restore(p: RunState, state: dict[str, Any], path: Path) -> None:
     p.bn_step = -1
     try:
         p.G.load_state_dict(state["G"])

@@ -22,7 +22,7 @@ from ..registry import Registry
 from .batches import Batches
 from .dist import GradSync, World
 from .guard import FiniteGuard
-from .state import Parts
+from .state import RunState
 
 Stats = dict[str, torch.Tensor]
 STEPS: Registry = Registry("model family", "model.family")
@@ -58,7 +58,7 @@ class Tools:
     syncs: dict[str, GradSync] = field(default_factory=dict)  # one per parameter set, made at first use
 
     @classmethod
-    def for_run(cls, p: Parts, ds: Dataset, world: World) -> Tools:
+    def for_run(cls, p: RunState, ds: Dataset, world: World) -> Tools:
         """The tools of run `p`: every batch is the global batch's share of this process (rows
         `world.share(train.batch_size)`); bf16 autocast and torch.compile as the config says."""
         t, dev = p.cfg.train, p.device
@@ -84,15 +84,15 @@ class Tools:
         total.backward()
         return sync.finish(loss)
 
-    def D_packed(self, p: Parts, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    def D_packed(self, p: RunState, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.D(pack(x, p.cfg.model.pac), y)
 
-    def D_of(self, p: Parts, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    def D_of(self, p: RunState, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.D_packed(p, p.augment(x), y)
 
 
 @STEPS.register("gan")
-def gan_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
+def gan_step(p: RunState, k: Tools) -> tuple[bool, Stats]:
     """d_steps D steps (real against generated, plus regularisers), then one G step with D frozen.
     The last D step's fake batch keeps its graph and is reused by the G step (as the textbook
     DCGAN does): one G forward pass per step instead of two."""
@@ -141,7 +141,7 @@ def gan_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
     })
 
 
-def d_penalties(p: Parts, k: Tools, B: int, d_step: int, real: torch.Tensor, fake: torch.Tensor,
+def d_penalties(p: RunState, k: Tools, B: int, d_step: int, real: torch.Tensor, fake: torch.Tensor,
                 y: torch.Tensor | None) -> torch.Tensor | float:
     """D's regularisers at D step number `d_step`, weighted (the schedule may anneal the weights): the
     gradient penalty, and lazy R1 / R2: every k-th D step, k times the weight, folded into that step
@@ -161,7 +161,7 @@ def d_penalties(p: Parts, k: Tools, B: int, d_step: int, real: torch.Tensor, fak
     return total
 
 
-def real_side(p: Parts, k: Tools, B: int, real: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def real_side(p: RunState, k: Tools, B: int, real: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """D's logits on the real batch; for a self-supervised D (fastgan) with `loss.recon` on, also its
     reconstruction loss (the quadrant each image's part-decoder rebuilds is drawn for the global batch)."""
     if p.cfg.loss.recon <= 0 or not hasattr(p.D, "reconstruct"):
@@ -172,7 +172,7 @@ def real_side(p: Parts, k: Tools, B: int, real: torch.Tensor, y: torch.Tensor | 
     return logits.float(), recon
 
 
-def fake_batch(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
+def fake_batch(p: RunState, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
     """G's batch for this process: latents drawn for the global batch; with `model.style_mixing`, a
     second latent and a cutoff layer, and for G's noise inputs one seed per sample, drawn (also for
     the global batch) from the same stream: any number of processes generate the same samples."""
@@ -188,7 +188,7 @@ def fake_batch(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tens
         return k.G(z, y) if mix is None else k.G(z, y, mix=mix)
 
 
-def noise_seeds(p: Parts, k: Tools, n: int, rows: slice) -> torch.Tensor | None:
+def noise_seeds(p: RunState, k: Tools, n: int, rows: slice) -> torch.Tensor | None:
     """Seeds for G's noise inputs (`models.layers.per_sample_noise`), drawn for a global batch of n;
     this process's `rows`. None when G has no noise inputs (its latent stream stays as it was)."""
     if not k.noise_layers:
@@ -196,7 +196,7 @@ def noise_seeds(p: Parts, k: Tools, n: int, rows: slice) -> torch.Tensor | None:
     return torch.randint(0, 2**62, (n,), generator=p.latent_gen)[rows]
 
 
-def path_length_term(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
+def path_length_term(p: RunState, k: Tools, B: int, y: torch.Tensor | None) -> torch.Tensor:
     """Lazy path-length regularisation (StyleGAN2): on half the global batch (latents, labels, G's
     noise and the image-shaped noise drawn for it, this process's rows taken), weight
     pl_weight * pl_every; the running mean of the lengths (`p.extra["pl_mean"]`) is the same on every rank."""
@@ -214,7 +214,7 @@ def path_length_term(p: Parts, k: Tools, B: int, y: torch.Tensor | None) -> torc
 
 
 @STEPS.register("vae")
-def vae_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
+def vae_step(p: RunState, k: Tools) -> tuple[bool, Stats]:
     """One step on the negative ELBO: encoder (in D) and decoder (G) together."""
     B = p.cfg.train.batch_size
     g_params, d_params = k.g_params, k.d_params
@@ -237,7 +237,7 @@ def vae_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
 
 
 @STEPS.register("pix2pix")
-def pix2pix_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
+def pix2pix_step(p: RunState, k: Tools) -> tuple[bool, Stats]:
     """Paired translation (pix2pix): one D step on (input, target) against (input, G(input)), then one G
     step on the adversarial term plus loss.l1 times the L1 distance to the target. With
     loss.adversarial=0 there is no D step: G is a plain L1 regressor."""
@@ -279,7 +279,7 @@ def pix2pix_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
 
 
 @STEPS.register("cyclegan")
-def cyclegan_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
+def cyclegan_step(p: RunState, k: Tools) -> tuple[bool, Stats]:
     """Unpaired translation (CycleGAN): one G step on both generators (adversarial terms against both
     discriminators, loss.cycle times the cycle-consistency L1s, loss.identity of that times the identity
     L1s), then one D step, each D judging its domain's real images against generated ones drawn through
@@ -326,7 +326,7 @@ def cyclegan_step(p: Parts, k: Tools) -> tuple[bool, Stats]:
     })
 
 
-def image_pool(p: Parts, k: Tools, name: str, fake: torch.Tensor) -> torch.Tensor:
+def image_pool(p: RunState, k: Tools, name: str, fake: torch.Tensor) -> torch.Tensor:
     """CycleGAN's history of generated images (Shrivastava et al. 2017), loss.pool of them, for this
     process's rows of the global batch. Until the pool is full each image is stored and shown; then,
     with probability 1/2, a random stored image is shown and replaced by the new one, else the new one
