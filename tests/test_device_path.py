@@ -52,7 +52,7 @@ def test_deferred_guard_leaves_weights_and_adam_state_untouched_on_a_bad_step(de
 
 
 def test_deferred_run_counts_skips_keeps_finite_weights_and_rolls_back(tmp_path, monkeypatch, deferred):
-    monkeypatch.setattr("gankit.training.loop.LOSSES", _NaNAfter(5, 8))  # three bad steps in a row
+    monkeypatch.setattr("gankit.training.steps.LOSSES", _NaNAfter(5, 8))  # three bad steps in a row
     cfg = make_config({}, tiny_overrides(**{"train.max_nonfinite": 3, "train.on_failure": "rollback", "train.steps": 12,
                                              "train.log_every": 4, "train.checkpoint_every": 2}))
     p = train(cfg, tmp_path, quiet=True)

@@ -68,7 +68,7 @@ def test_small_data_without_augmentation_is_flagged_as_d_overfitting(tmp_path):
 def test_injected_nan_is_flagged_as_non_finite(tmp_path, monkeypatch):
     from .test_train import _NaNAfter
 
-    monkeypatch.setattr("gankit.training.loop.LOSSES", _NaNAfter(12, 14))
+    monkeypatch.setattr("gankit.training.steps.LOSSES", _NaNAfter(12, 14))
     train(make_config({}, tiny_overrides(**{"train.steps": 20, "train.log_every": 2})), tmp_path, quiet=True)
     assert _names(tmp_path) == ["non_finite"]
     assert _findings(tmp_path)[0]["evidence"]["skipped_steps"] == 2
@@ -116,7 +116,7 @@ def test_divergence_rolls_back_applies_the_remedy_and_ends_healthy(tmp_path, mon
         def get(self, name):
             return self
 
-    monkeypatch.setattr("gankit.training.loop.LOSSES", Explode())
+    monkeypatch.setattr("gankit.training.steps.LOSSES", Explode())
     over = {"train.steps": 120, "train.log_every": 5, "train.checkpoint_every": 20, "train.sample_every": 10**6,
             "train.on_failure": "rollback"}
     cfg = make_config({}, tiny_overrides(**over))

@@ -139,7 +139,7 @@ class _NaNAfter:
 
 def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
     fake = _NaNAfter(4, 10**9)
-    monkeypatch.setattr("gankit.training.loop.LOSSES", fake)
+    monkeypatch.setattr("gankit.training.steps.LOSSES", fake)
     with pytest.raises(GankitError, match="non-finite"):
         train(make_config({}, tiny_overrides(**{"train.max_nonfinite": 3, "train.steps": 20})), tmp_path, quiet=True)
     s = load_checkpoint(list_checkpoints(tmp_path / "checkpoints")[0])
@@ -150,7 +150,7 @@ def test_non_finite_steps_roll_back_and_recover(tmp_path, monkeypatch):
     from gankit.training.duties import Duties
 
     fake = _NaNAfter(5, 8)  # three bad D steps, then healthy again
-    monkeypatch.setattr("gankit.training.loop.LOSSES", fake)
+    monkeypatch.setattr("gankit.training.steps.LOSSES", fake)
     returned = []
     real = Duties.nonfinite_rollback
     monkeypatch.setattr(Duties, "nonfinite_rollback", lambda self, n: returned.append(real(self, n)) or returned[-1])
@@ -167,7 +167,7 @@ def test_non_finite_steps_roll_back_and_recover(tmp_path, monkeypatch):
 
 
 def test_non_finite_that_keeps_coming_back_stops_after_max_rollbacks(tmp_path, monkeypatch):
-    monkeypatch.setattr("gankit.training.loop.LOSSES", _NaNAfter(5, 10**9))
+    monkeypatch.setattr("gankit.training.steps.LOSSES", _NaNAfter(5, 10**9))
     cfg = make_config({}, tiny_overrides(**{"train.max_nonfinite": 2, "train.on_failure": "rollback", "train.max_rollbacks": 2, "train.steps": 20}))
     with pytest.raises(GankitError, match="again after 2 rollbacks"):
         train(cfg, tmp_path, quiet=True)
