@@ -54,7 +54,8 @@ def synthetic_run(folder, steps=1000, every=100, grids=5, findings=True, bad_lin
                                  "d_fake": -0.5, "d_acc": 0.7, "grad_norm_d": 3.0, "grad_norm_g": 1.0, "seconds": s / 10.0,
                                  "images_per_s": 640.0, "lr_g": 2e-4, "nonfinite": 0, "peak_rss_mb": 400.0, "diversity": 0.9,
                                  "custom_stat": s % 7}))
-    lines.insert(len(lines) // 2, json.dumps({"step": steps // 2, "images": 0, "fid": 12.5, "kid": 0.01}))
+    lines.insert(len(lines) // 2, json.dumps({"step": steps // 2, "images": 0, "eval_fid": 12.5, "eval_kid": 0.01,  # as training.during writes it
+                                                          "eval_features": "classifier", "eval_n": 1000}))
     text = "\n".join(lines) + "\n"
     if bad_line:
         text += '{"step": 99999, "loss_d": 1.'  # a write cut short by a crash

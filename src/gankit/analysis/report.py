@@ -43,8 +43,14 @@ CURVES = [
     ("VAE decoder sigma", ["sigma"]),
 ]
 NOT_CURVES = {"step", "images", "seconds", "nonfinite", "dataset_size", "event"}
+# metrics of evaluations during training (`training.during`), logged as eval_<name>
 EVAL_KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "is_classifier", "is_classifier_std",
-             "confident_frac", "label_accuracy", "modes", "hq", "kl", "stacked_modes", "stacked_kl"}
+             "confident_frac", "label_accuracy", "modes", "hq", "kl", "stacked_modes", "stacked_kl", "l1", "psnr", "ssim", "cycle"}
+
+
+def _evaluated(key: str) -> str | None:
+    """The metric an eval_<name> key of metrics.jsonl holds (None for any other key)."""
+    return key[5:] if key.startswith("eval_") and key[5:] in EVAL_KEYS else None
 
 
 # ---- reading the run's files --------------------------------------------------------------------
@@ -232,7 +238,7 @@ def _markers(findings: list[dict[str, Any]], records: list[dict[str, Any]]) -> l
 
 def _curves(records: list[dict[str, Any]], markers: list[dict[str, Any]]) -> list[str]:
     train_recs = [r for r in records if "images_per_s" in r]
-    eval_recs = [r for r in records if "images_per_s" not in r and "event" not in r and any(k in r for k in EVAL_KEYS)]
+    eval_recs = [r for r in records if "images_per_s" not in r and "event" not in r and any(_evaluated(k) for k in r)]
 
     def series(recs: list[dict[str, Any]], key: str) -> list[tuple[float, float]]:
         return [(float(r["step"]), float(r[key])) for r in recs if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)
@@ -249,9 +255,9 @@ def _curves(records: list[dict[str, Any]], markers: list[dict[str, Any]]) -> lis
     for k in others:
         if s := series(train_recs, k):
             charts.append(svg_chart(k, {k: s}, markers))
-    ev_keys = sorted({k for r in eval_recs for k, v in r.items() if k in EVAL_KEYS and isinstance(v, (int, float))})
+    ev_keys = sorted({k for r in eval_recs for k, v in r.items() if _evaluated(k) and isinstance(v, (int, float))})
     for k in ev_keys:
-        charts.append(svg_chart(f"During training: {k}", {k: series(eval_recs, k)}, markers))
+        charts.append(svg_chart(f"During training: {_evaluated(k)}", {_evaluated(k): series(eval_recs, k)}, markers))
     return charts
 
 
