@@ -300,6 +300,28 @@ def test_eval_of_a_translation_run_scores_its_outputs_against_the_targets(tmp_pa
     assert res["provenance"]["n_fake"] == 20 and res["provenance"]["step"] == 2
 
 
+def test_evaluation_during_training_scores_held_out_pairs_as_gankit_eval_does(tmp_path, capsys):
+    held_out = tmp_path / "held_out.npz"
+    np.savez(held_out, images=np.random.default_rng(0).integers(0, 256, (24, 3, 32, 32), dtype=np.uint8))
+    over = {"train.steps": 4, "train.checkpoint_every": 4, "eval.every": 2, "eval.n": 12, "eval.real": str(held_out),
+            "eval.metrics": "[l1,psnr,ssim]"}
+    train(make_config({}, p2p_overrides(**over)), tmp_path / "run", quiet=True)
+    evals = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) if "eval_psnr" in r]
+    assert [r["step"] for r in evals] == [2, 4] and all(r["eval_n"] == 12 for r in evals)
+    # the last one is `gankit eval` of the final checkpoint on the same held-out pairs
+    assert main(["eval", str(tmp_path / "run"), "--metrics", "l1,psnr,ssim", "--n", "12", "--real", str(held_out)]) == 0
+    res = json.loads((tmp_path / "run" / "eval.json").read_text())["evaluations"][-1]
+    for k in ("l1", "psnr", "ssim"):
+        assert evals[-1][f"eval_{k}"] == pytest.approx(res[k], rel=1e-6), k
+    assert "During training: psnr" in (tmp_path / "run" / "report.html").read_text()
+    # mistakes are one line, before any training
+    for over2, culprit in (({"eval.metrics": "[precision]"}, "eval.metrics: ['precision'] not for a translation run"),
+                           ({"eval.real": str(tmp_path / "missing")}, "eval.real:")):
+        with pytest.raises(GankitError, match=culprit.replace("[", r"\[").replace("]", r"\]")):
+            train(make_config({}, p2p_overrides(**(over | over2))), tmp_path / "bad", quiet=True)
+        assert not (tmp_path / "bad" / "metrics.jsonl").exists()
+
+
 def cyc_overrides(**extra) -> list[str]:
     """Seconds long: CycleGAN between the grey and colour halves of 64 photo crops, 2 residual blocks of width 8."""
     return p2p_overrides(**{"model.family": "cyclegan", "model.arch": "resnet_blocks", "model.depth": 2, "loss.name": "lsgan",

@@ -249,9 +249,12 @@ class EvalConfig:
     n: int = 1000
     """Generated samples per evaluation during training."""
     metrics: tuple[str, ...] = ("fid",)
-    """Metrics computed during training."""
+    """Metrics computed during training (those of `gankit eval`; a translation run: of l1, psnr, ssim, fid, kid, cycle)."""
     features: str = "classifier"
-    """Feature network for evaluation during training: classifier or inception."""
+    """Feature network for evaluation during training: classifier or inception (a translation run: always inception)."""
+    real: str = ""
+    """Real data to evaluate against during training ('': the training data), read at the run's resolution and
+    channels; for a translation run, held-out pairs read as the training pairs are (the same data.pairs)."""
 
     def __post_init__(self) -> None:
         _check(self.every >= 0, "eval.every", f"must be >= 0, got {self.every}")
@@ -366,7 +369,7 @@ class Config:
         if translating:
             for bad, key in ((self.model.conditional, "model.conditional"), (self.model.pac != 1, "model.pac"),
                              (bool(self.augment.policy), "augment.policy"), (self.loss.gp > 0, "loss.gp"), (self.loss.r1 > 0, "loss.r1"),
-                             (self.loss.r2 > 0, "loss.r2"), (self.train.d_steps != 1, "train.d_steps"), (self.eval.every > 0, "eval.every"),
+                             (self.loss.r2 > 0, "loss.r2"), (self.train.d_steps != 1, "train.d_steps"),
                              (self.schedule.images > 0, "schedule.images")):
                 if bad:
                     raise ConfigError(f"{key}: not used by model.family={self.model.family} (image-to-image translation); remove it")

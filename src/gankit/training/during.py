@@ -1,29 +1,43 @@
-"""Evaluation during training: every `eval.every` steps, a few metrics of G_ema into metrics.jsonl."""
+"""Evaluation during training: every `eval.every` steps, a few metrics of G_ema into metrics.jsonl, as
+eval_<metric> (a generator's samples, or a translation's outputs for seeded pairs, scored by the code
+of `gankit eval`)."""
 from __future__ import annotations
 
 from typing import Any
 
-from ..analysis.evaluate import evaluate_samples
+from ..analysis.evaluate import evaluate_samples, real_data_for
+from ..analysis.paired import evaluate_translation
 from ..artefact.sampling import generate
 from ..config import Config
 from ..data import Dataset
+from ..errors import GankitError
 from .state import recalibrated_ema
 
 
 class TrainingEvaluator:
     def __init__(self, cfg: Config, ds: Dataset):
-        self.cfg, self.ds = cfg, ds
+        self.cfg = cfg
+        self.real = ds
+        if cfg.eval.real:
+            try:
+                self.real = real_data_for(cfg.data, cfg.eval.real)
+            except GankitError as e:  # name the key, not the command line's flag
+                raise GankitError(f"eval.real: {str(e).removeprefix('--real:').strip()}") from None
         self.metrics = list(cfg.eval.metrics)
-        self.features = cfg.eval.features if ds.kind == "image" else None
+        self.features = cfg.eval.features if ds.kind == "image" else None  # translation: Inception
         if ds.kind == "points":
             self.metrics = ["modes"]
 
     def __call__(self, p) -> dict[str, Any]:
-        x, y = generate(recalibrated_ema(p), self.cfg.eval.n, p.spec.z_dim, p.spec.num_classes, p.device, seed=12345)
-        res = evaluate_samples(x, self.ds, self.metrics, self.features, seed=0, fake_labels=y)
+        G = recalibrated_ema(p)
+        if self.real.kind == "pairs":
+            res = evaluate_translation(G, self.real, self.metrics, self.cfg.eval.n, seed=0)
+        else:
+            x, y = generate(G, self.cfg.eval.n, p.spec.z_dim, p.spec.num_classes, p.device, seed=12345)
+            res = evaluate_samples(x, self.real, self.metrics, self.features, seed=0, fake_labels=y)
         prov = res.pop("provenance")
         res.pop("class_hist", None)
         out = {f"eval_{k}": v for k, v in res.items() if isinstance(v, (int, float))}
         out["eval_features"] = prov["features"]["name"] if isinstance(prov["features"], dict) else prov["features"]
-        out["eval_n"] = self.cfg.eval.n
+        out["eval_n"] = prov.get("n_fake", self.cfg.eval.n)
         return out

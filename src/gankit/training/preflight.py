@@ -22,6 +22,25 @@ def preflight(cfg: Config, probe: DataProbe) -> None:
         raise GankitError(f"loss.identity: the identity terms feed each domain's images to the other generator, but A has "
                           f"{probe.in_channels} channel(s) and B {probe.shape[0]}: set loss.identity=0")
     check_batch(cfg.train.batch_size, probe.size, probe.kind)
+    if cfg.eval.every:
+        check_eval_metrics(cfg.eval.metrics, probe.kind)
+    if cfg.eval.every and cfg.eval.real:  # described now, decoded when training starts
+        import dataclasses
+
+        try:
+            probe_dataset(dataclasses.replace(cfg.data, source=cfg.eval.real, limit=None))
+        except GankitError as e:
+            raise GankitError(f"eval.real: {str(e).removeprefix('data.source:').strip()}") from None
+
+
+def check_eval_metrics(metrics: tuple[str, ...], kind: str) -> None:
+    """eval.metrics names metrics that apply to the run's kind of data."""
+    from ..analysis.evaluate import ALL
+    from ..metrics.paired import PAIRED
+
+    known, what = (PAIRED, "a translation run") if kind == "pairs" else (ALL, "a generation run")
+    if bad := [m for m in metrics if m not in known]:
+        raise GankitError(f"eval.metrics: {bad} not for {what}; choose from {', '.join(known)}")
 
 
 def check_batch(batch_size: int, size: int, kind: str) -> None:
