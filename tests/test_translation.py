@@ -136,6 +136,30 @@ def test_a_run_trains_resumes_bit_exactly_and_its_grid_is_what_translate_gives(t
     assert lg.G.training is False  # eval: dropout off; normalisation per image, as in training
 
 
+def test_jitter_crops_and_flips_a_pair_alike_and_resumes_bit_exactly(tmp_path):
+    from gankit.training.batches import jittered
+
+    b = torch.rand(16, 3, 32, 32) * 2 - 1
+    seeds = torch.arange(16) * 7919
+    jb, ja = jittered(b, seeds, 0.117), jittered(b[:, :1], seeds, 0.117)
+    assert torch.equal(ja, jb[:, :1])  # the input gets its target's crop and flip
+    assert torch.equal(jb, jittered(b, seeds, 0.117)) and jb.shape == b.shape and jb.abs().max() <= 1
+    assert not torch.equal(jittered(b, seeds + 1, 0.117), jb)
+    smooth = jittered(torch.linspace(-1, 1, 32).expand(1, 1, 32, 32).repeat(16, 1, 1, 1), seeds, 0.117)
+    slopes = (smooth[:, 0, :, -1] - smooth[:, 0, :, 0]).mean(1)  # a left-to-right ramp: flipped ones run right-to-left
+    assert (slopes > 0).any() and (slopes < 0).any()
+    with pytest.raises(ConfigError, match="data.jitter: applies to translation data"):
+        make_config({}, tiny_overrides(**{"data.jitter": 0.1}))
+    over = {"data.jitter": 0.12}
+    full = train(make_config({}, p2p_overrides(**over)), tmp_path / "full", quiet=True)
+    train(make_config({}, p2p_overrides(**over, **{"train.steps": 3})), tmp_path / "half", quiet=True)
+    resumed = train(make_config({}, p2p_overrides(**over)), tmp_path / "half", resume="auto", quiet=True)
+    plain = train(make_config({}, p2p_overrides()), tmp_path / "plain", quiet=True)
+    for name in ("G", "D"):
+        a, b_, c = getattr(full, name).state_dict(), getattr(resumed, name).state_dict(), getattr(plain, name).state_dict()
+        assert all(torch.equal(a[key], b_[key]) for key in a), name
+        assert not all(torch.equal(a[key], c[key]) for key in a), name  # the jitter changed what was learnt
+
 @pytest.mark.parametrize("arch,depth", [("unet", 2), ("unet", 3), ("unet", 4), ("resnet_blocks", 1), ("resnet_blocks", 3)])
 def test_context_covers_what_an_output_pixel_depends_on(arch, depth):
     _, spec = spec_for((3, 128, 128), depth=depth, arch=arch)

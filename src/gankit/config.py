@@ -51,6 +51,10 @@ class DataConfig:
     first half of the pairs and B from the second, so it never sees a pair). '': not translation data."""
     direction: Literal["AtoB", "BtoA"] = "AtoB"
     """Translation data from files (folders, ab, unpaired): translate A into B, or B into A."""
+    jitter: float = 0.0
+    """Translation: pix2pix's random jitter. Each training image is scaled up by this fraction (0.117: 256 to
+    286 px), cropped back to its size at a random place and flipped left-right half the time; a pair's input
+    and target alike (CycleGAN: each domain's image by itself). 0: off."""
 
     def __post_init__(self) -> None:
         _check(self.resolution is None or 4 <= self.resolution <= 1024, "data.resolution", f"must be 4..1024, got {self.resolution}")
@@ -59,6 +63,8 @@ class DataConfig:
         _check(bool(self.source), "data.source", "must not be empty")
         _check(self.direction == "AtoB" or self.pairs in ("folders", "ab", "unpaired"), "data.direction",
                "applies to translation files (data.pairs=folders, ab or unpaired) only")
+        _check(0 <= self.jitter <= 1, "data.jitter", f"must be 0..1, got {self.jitter}")
+        _check(self.jitter == 0 or bool(self.pairs), "data.jitter", "applies to translation data (data.pairs) only")
 
 
 @dataclass(frozen=True)

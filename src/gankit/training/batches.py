@@ -3,6 +3,7 @@ batches and latents on the training device."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..data import Dataset
 
@@ -61,26 +62,50 @@ class Batches:
             b = b.contiguous(memory_format=torch.channels_last)
         return b, (self.labels[idx] if self.labels is not None else None)
 
-    def pair(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Translation: inputs and targets of rows `idx`, in [-1, 1]."""
+    def pair(self, idx: torch.Tensor, jitter: float = 0.0, seeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Translation: inputs and targets of rows `idx`, in [-1, 1]; with `jitter`, each pair jittered
+        alike (`jittered`) by its seed in `seeds`."""
         assert self.inputs is not None and self.ds.paired, "pair() needs paired data"
-        return self._ab(idx, idx)
+        a, b = self._ab(idx, idx)
+        if jitter > 0:
+            a, b = jittered(a, seeds, jitter), jittered(b, seeds, jitter)
+        return self._layout(a), self._layout(b)
 
-    def domains(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def domains(self, idx: torch.Tensor, jitter: float = 0.0, seeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """CycleGAN: a batch of A and a batch of B that are never each other's pair, for order indices `idx`
         (0..len(ds)-1). Unpaired domains: each cycles through its own images. Paired data: A from the
-        first half of the pairs, B from the second (the model never sees the two sides of one pair)."""
+        first half of the pairs, B from the second (the model never sees the two sides of one pair).
+        With `jitter`, each image jittered by itself (A by its seed, B by another drawn from it)."""
         assert self.inputs is not None, "domains() needs translation data"
         na, nb = self.inputs.shape[0], self.x.shape[0]
         if self.ds.paired:
             half = na // 2
-            return self._ab(idx % half, half + idx % (nb - half))
-        return self._ab(idx % na, idx % nb)
+            a, b = self._ab(idx % half, half + idx % (nb - half))
+        else:
+            a, b = self._ab(idx % na, idx % nb)
+        if jitter > 0:
+            a, b = jittered(a, seeds, jitter), jittered(b, seeds ^ 0x5DEECE66D, jitter)
+        return self._layout(a), self._layout(b)
 
     def _ab(self, ia: torch.Tensor, ib: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ia, ib = self.send(ia), self.send(ib)
-        a = self.inputs[ia].float() / 127.5 - 1.0
-        b = self.ds.to_float(ib, self.x)
-        if self.channels_last:
-            a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
-        return a, b
+        return self.inputs[ia].float() / 127.5 - 1.0, self.ds.to_float(ib, self.x)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def jittered(x: torch.Tensor, seeds: torch.Tensor, scale: float) -> torch.Tensor:
+    """pix2pix's random jitter of images `x` [N, C, H, W] in [-1, 1]: each scaled up by `scale` (bicubic),
+    cropped back to H x W at a place drawn from its seed, and flipped left-right when the seed says so.
+    The same seed gives the same crop and flip at any channel count (a pair's input and target alike)."""
+    n, _, h, w = x.shape
+    up_h, up_w = round(h * (1 + scale)), round(w * (1 + scale))
+    big = F.interpolate(x.float(), size=(up_h, up_w), mode="bicubic", align_corners=False).clamp(-1, 1)
+    out = []
+    for i, s in enumerate(seeds.tolist()):
+        g = torch.Generator().manual_seed(int(s))
+        top, left = int(torch.randint(up_h - h + 1, (), generator=g)), int(torch.randint(up_w - w + 1, (), generator=g))
+        crop = big[i, :, top:top + h, left:left + w]
+        out.append(crop.flip(-1) if float(torch.rand((), generator=g)) < 0.5 else crop)
+    return torch.stack(out).to(x.dtype)

@@ -188,6 +188,13 @@ def fake_batch(p: RunState, k: Tools, B: int, y: torch.Tensor | None) -> torch.T
         return k.G(z, y) if mix is None else k.G(z, y, mix=mix)
 
 
+def jitter_of(p: RunState, k: Tools, B: int) -> tuple[float, torch.Tensor | None]:
+    """data.jitter and, when on, a seed per sample drawn for the global batch (this process's rows) from
+    the run's latent stream: resumed exactly, the same on any number of processes."""
+    scale = p.cfg.data.jitter
+    return scale, (torch.randint(0, 2**62, (B,), generator=p.latent_gen)[k.mine] if scale > 0 else None)
+
+
 def noise_seeds(p: RunState, k: Tools, n: int, rows: slice) -> torch.Tensor | None:
     """Seeds for G's noise inputs (`models.layers.per_sample_noise`), drawn for a global batch of n;
     this process's `rows`. None when G has no noise inputs (its latent stream stays as it was)."""
@@ -242,7 +249,7 @@ def pix2pix_step(p: RunState, k: Tools) -> tuple[bool, Stats]:
     step on the adversarial term plus loss.l1 times the L1 distance to the target. With
     loss.adversarial=0 there is no D step: G is a plain L1 regressor."""
     B, adv = p.cfg.train.batch_size, p.cfg.loss.adversarial
-    a, b = k.batches.pair(p.order.next(B)[k.mine])
+    a, b = k.batches.pair(p.order.next(B)[k.mine], *jitter_of(p, k, B))
     with k.autocast(), per_sample_noise(k.noise_layers, noise_seeds(p, k, B, k.mine)):  # dropout masks drawn for the global batch
         fake = k.G(a, None)
     stats: Stats = {}
@@ -285,7 +292,7 @@ def cyclegan_step(p: RunState, k: Tools) -> tuple[bool, Stats]:
     L1s), then one D step, each D judging its domain's real images against generated ones drawn through
     its image pool (`image_pool`)."""
     B, L = p.cfg.train.batch_size, p.cfg.loss
-    a, b = k.batches.domains(p.order.next(B)[k.mine])
+    a, b = k.batches.domains(p.order.next(B)[k.mine], *jitter_of(p, k, B))
     G, D = p.G, p.D
     D.requires_grad_(False)
     with k.autocast():
