@@ -160,6 +160,24 @@ def test_jitter_crops_and_flips_a_pair_alike_and_resumes_bit_exactly(tmp_path):
         assert all(torch.equal(a[key], b_[key]) for key in a), name
         assert not all(torch.equal(a[key], c[key]) for key in a), name  # the jitter changed what was learnt
 
+def test_rectangular_training_images(tmp_path):
+    """data.resolution: [H, W] trains translation on rectangles: images scaled to cover them, centre-cropped."""
+    from gankit.data.images import resize_crop
+
+    wide = Image.fromarray(np.arange(60 * 100, dtype=np.uint8).reshape(60, 100) % 251)
+    assert resize_crop(wide, (16, 32)).size == (32, 16) and resize_crop(wide, 30).size == (30, 30)
+    assert np.array_equal(np.asarray(resize_crop(wide, (30, 50))), np.asarray(wide.resize((50, 30), Image.Resampling.LANCZOS)))
+    cfg = make_config({}, p2p_overrides(**{"data.resolution": "[16,32]", "train.steps": 4, "train.checkpoint_every": 2}))
+    p = train(cfg, tmp_path / "run", quiet=True)
+    assert p.spec.shape == (3, 16, 32)
+    resumed = train(make_config({}, ["train.steps=6"] + p2p_overrides(**{"data.resolution": "[16,32]"})), tmp_path / "run",
+                    resume="auto", quiet=True)
+    assert resumed.step == 6 and resumed.cfg.data.size == (16, 32)
+    out = gankit.load(tmp_path / "run").translate(np.zeros((16, 32, 1), np.uint8))
+    assert out.shape == (16, 32, 3)
+    with pytest.raises(ConfigError, match=r"data.resolution: \[H, W\] \(a rectangle\) is for translation"):
+        make_config({}, tiny_overrides(**{"data.resolution": "[16,32]"}))
+
 @pytest.mark.parametrize("arch,depth", [("unet", 2), ("unet", 3), ("unet", 4), ("resnet_blocks", 1), ("resnet_blocks", 3)])
 def test_context_covers_what_an_output_pixel_depends_on(arch, depth):
     _, spec = spec_for((3, 128, 128), depth=depth, arch=arch)

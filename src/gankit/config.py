@@ -30,8 +30,9 @@ TRANSLATION = ("pix2pix", "cyclegan")  # model families that translate images ra
 class DataConfig:
     source: str = "mnist5k"
     """A built-in source (`gankit datasets`) or a path: image folder, .npz/.npy, IDX, CSV."""
-    resolution: int | None = None
-    """Square side length after resize (aspect kept, centre crop); None keeps the native size."""
+    resolution: int | tuple[int, int] | None = None
+    """Square side length after resize (aspect kept, centre crop); [H, W]: a rectangle (translation data only);
+    None keeps the native size."""
     channels: int | None = None
     """1 or 3; None keeps the data's own (RGBA is composited on white)."""
     on_bad_image: Literal["error", "skip"] = "error"
@@ -57,7 +58,7 @@ class DataConfig:
     and target alike (CycleGAN: each domain's image by itself). 0: off."""
 
     def __post_init__(self) -> None:
-        _check(self.resolution is None or 4 <= self.resolution <= 1024, "data.resolution", f"must be 4..1024, got {self.resolution}")
+        _check(self.size is None or all(4 <= s <= 1024 for s in self.size), "data.resolution", f"must be 4..1024, got {self.resolution}")
         _check(self.channels in (None, 1, 3), "data.channels", f"must be 1 or 3, got {self.channels}")
         _check(self.limit is None or self.limit > 0, "data.limit", f"must be positive, got {self.limit}")
         _check(bool(self.source), "data.source", "must not be empty")
@@ -65,6 +66,12 @@ class DataConfig:
                "applies to translation files (data.pairs=folders, ab or unpaired) only")
         _check(0 <= self.jitter <= 1, "data.jitter", f"must be 0..1, got {self.jitter}")
         _check(self.jitter == 0 or bool(self.pairs), "data.jitter", "applies to translation data (data.pairs) only")
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """data.resolution as (height, width); None for the native size."""
+        r = self.resolution
+        return None if r is None else (r, r) if isinstance(r, int) else (int(r[0]), int(r[1]))
 
 
 @dataclass(frozen=True)
@@ -361,6 +368,9 @@ class Config:
 
     def __post_init__(self) -> None:
         translating = self.model.family in TRANSLATION
+        if isinstance(self.data.resolution, tuple) and not translating:
+            raise ConfigError(f"data.resolution: [H, W] (a rectangle) is for translation (model.family=pix2pix or cyclegan); "
+                              f"model.family={self.model.family} trains square images, got {list(self.data.resolution)}")
         if translating != bool(self.data.pairs):
             raise ConfigError(f"data.pairs: model.family={self.model.family} needs paired data: set data.pairs to folders, ab, grey or edges"
                               if translating else f"data.pairs: paired data is for translation (model.family=pix2pix), not model.family={self.model.family}")

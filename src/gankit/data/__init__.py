@@ -193,17 +193,17 @@ def _stacked(cfg: DataConfig) -> Dataset:
     return Dataset(torch.from_numpy(imgs), torch.from_numpy(labels), "stacked_mnist", "image", 1000)
 
 
-def _resize_all(x: np.ndarray, resolution: int | None, channels: int | None) -> np.ndarray:
+def _resize_all(x: np.ndarray, size: tuple[int, int] | None, channels: int | None) -> np.ndarray:
     """Resize / convert a uint8 NCHW stack once, image by image, with Pillow."""
     c, h, w = x.shape[1:]
-    if (resolution is None or (h, w) == (resolution, resolution)) and (channels is None or channels == c):
+    if (size is None or (h, w) == size) and (channels is None or channels == c):
         return x
     out_c = channels or c
     res = []
     for img in x:
         pil = Image.fromarray(img[0] if c == 1 else img.transpose(1, 2, 0), "L" if c == 1 else "RGB")
-        if resolution is not None:
-            pil = resize_crop(pil, resolution)
+        if size is not None:
+            pil = resize_crop(pil, size)
         res.append(to_array(pil, out_c))
     return np.stack(res)
 
@@ -214,7 +214,7 @@ def _final_shape(kind: str, shape: tuple[int, ...], cfg: DataConfig) -> tuple[in
             raise DataError(f"{cfg.source}: 2D point data has no data.resolution or data.channels")
         return shape
     c, h, w = shape
-    return (cfg.channels or c, cfg.resolution or h, cfg.resolution or w)
+    return (cfg.channels or c, *(cfg.size or (h, w)))
 
 
 def _remap_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str], list[str]]:
@@ -358,7 +358,7 @@ def _load_single(cfg: DataConfig, check: Callable[[DataProbe], None]) -> Dataset
         ds.x = ds.x[keep].contiguous()
         ds.labels = ds.labels[keep] if ds.labels is not None else None
     if ds.kind == "image":
-        arr = _resize_all(ds.x.numpy(), cfg.resolution, cfg.channels)
+        arr = _resize_all(ds.x.numpy(), cfg.size, cfg.channels)
         ds.x = torch.from_numpy(np.ascontiguousarray(arr))
     return ds
 

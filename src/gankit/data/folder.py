@@ -117,12 +117,12 @@ def _try(fn: Callable, *args):
         return None, str(e)
 
 
-def _final_shape(lst: Listing, chosen: list[int], cfg: DataConfig, bad: dict[int, str]) -> tuple[tuple[int, int, int], int | None]:
-    """((C, H, W), the side to resize to or None for the native size). Without data.resolution or data.channels it reads the chosen files' headers:
+def _final_shape(lst: Listing, chosen: list[int], cfg: DataConfig, bad: dict[int, str]) -> tuple[tuple[int, int, int], tuple[int, int] | None]:
+    """((C, H, W), the (H, W) to resize to or None for the native size). Without data.resolution or data.channels it reads the chosen files' headers:
     colour if any file is colour; mixed sizes are resized to the smallest short side."""
-    res, ch = cfg.resolution, cfg.channels
+    res, ch = cfg.size, cfg.channels
     if res is not None and ch is not None:
-        return (ch, res, res), res
+        return (ch, *res), res
     with ThreadPoolExecutor(_workers()) as pool:
         heads = list(pool.map(lambda i: _try(peek_file, lst.files[i]), chosen))
     sizes, chans = set(), set()
@@ -138,9 +138,10 @@ def _final_shape(lst: Listing, chosen: list[int], cfg: DataConfig, bad: dict[int
         raise DataError(f"{lst.root}: all {len(chosen)} images were unreadable")
     ch = ch or max(chans)
     if res is None and len(sizes) > 1:
-        res = min(min(s) for s in sizes)
+        side = min(min(s) for s in sizes)
+        res = (side, side)
     if res is not None:
-        return (ch, res, res), res
+        return (ch, *res), res
     (w, h), = sizes
     return (ch, h, w), None
 

@@ -58,16 +58,17 @@ def normalise_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV
 
 
-def resize_crop(img: Image.Image, size: int) -> Image.Image:
-    """Scale the short side to `size` (aspect kept), then centre-crop to size x size."""
+def resize_crop(img: Image.Image, size: int | tuple[int, int]) -> Image.Image:
+    """Scale (aspect kept) until the image covers `size` (a side, or (height, width)), then centre-crop to it."""
+    th, tw = (size, size) if isinstance(size, int) else size
     w, h = img.size
-    if (w, h) == (size, size):
+    if (w, h) == (tw, th):
         return img
-    s = size / min(w, h)
-    nw, nh = max(size, round(w * s)), max(size, round(h * s))
+    s = max(tw / w, th / h)
+    nw, nh = max(tw, round(w * s)), max(th, round(h * s))
     img = img.resize((nw, nh), Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BICUBIC)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return img.crop((left, top, left + size, top + size))
+    left, top = (nw - tw) // 2, (nh - th) // 2
+    return img.crop((left, top, left + tw, top + th))
 
 
 @contextmanager
@@ -98,13 +99,14 @@ def peek_file(path: Path) -> tuple[tuple[int, int], int]:
         return im.size, 1 if im.mode in GREY_MODES else 3
 
 
-def decode_to_array(path: Path, resolution: int | None, channels: int) -> np.ndarray:
+def decode_to_array(path: Path, resolution: int | tuple[int, int] | None, channels: int) -> np.ndarray:
     """One file straight to uint8 [C, H, W] at the final size: only this image is ever held at full size.
     JPEGs larger than twice the target are decoded at a reduced scale first (Pillow's draft mode)."""
     with _reading(path), Image.open(path) as im:
         im.seek(0)
         if resolution and im.format == "JPEG":
-            s = 2 * resolution / min(im.size)
+            th, tw = (resolution, resolution) if isinstance(resolution, int) else resolution
+            s = 2 * max(tw / im.size[0], th / im.size[1])
             if s < 0.5:
                 im.draft(None, (math.ceil(im.size[0] * s), math.ceil(im.size[1] * s)))
         im.load()

@@ -5,8 +5,8 @@
 - `grey` / `edges`: any image source; the input is made from each image (its luminance, or an edge
   map) and the image itself is the target: paired tasks whose truth is known, from any data.
 
-Pairs are decoded the same way the generation data are (`data.resolution`: short side scaled,
-centre crop; `data.channels` for the target); A and B of a pair get the same resize and crop.
+Pairs are decoded the same way the generation data are (`data.resolution`, a side or [H, W]: scaled
+to cover it, centre crop; `data.channels` for the target); A and B of a pair get the same resize and crop.
 """
 from __future__ import annotations
 
@@ -78,8 +78,8 @@ def match_folders(root: Path) -> list[tuple[Path, Path]]:
     return [(a[k], b[k]) for k in sorted(a)]
 
 
-def _fit(img: Image.Image, resolution: int | None, channels: int) -> np.ndarray:
-    return to_array(resize_crop(img, resolution) if resolution else img, channels)
+def _fit(img: Image.Image, size: tuple[int, int] | None, channels: int) -> np.ndarray:
+    return to_array(resize_crop(img, size) if size else img, channels)
 
 
 def _channels(img: Image.Image) -> int:
@@ -126,10 +126,9 @@ def read_pairs(root: Path, cfg: DataConfig, check_size) -> tuple[np.ndarray, np.
             a, b = b, a
         if not xs:
             ca, cb = _channels(a), cfg.channels or _channels(b)
-            side = cfg.resolution or None
-            shape = (cb, side or b.size[1], side or b.size[0])
+            shape = (cb, *(cfg.size or (b.size[1], b.size[0])))
             check_size(len(files), ca, shape)
-        x, y = _fit(a, cfg.resolution, ca), _fit(b, cfg.resolution, cb)
+        x, y = _fit(a, cfg.size, ca), _fit(b, cfg.size, cb)
         if y.shape[1:] != shape[1:]:
             raise DataError(f"{fb}: {y.shape[2]}x{y.shape[1]} differs from the first pair's {shape[2]}x{shape[1]}; "
                             f"set data.resolution so that every pair is resized to one size")

@@ -1,5 +1,5 @@
 """Projections, directions and edits on disk: what `gankit project`, `gankit directions` and
-`gankit edit` read and write (the commands' argument parsing stays in `cli.py`)."""
+`gankit edit` read and write (the commands' argument parsing is in `commands/latent.py`)."""
 from __future__ import annotations
 
 import json
