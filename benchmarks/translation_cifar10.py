@@ -28,7 +28,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_train.npz"
-METHODS = {"l1_only": ("pix2pix_cpu", ["loss.adversarial=0"]), "pix2pix": ("pix2pix_cpu", []), "cyclegan": ("cyclegan_cpu", [])}
+# batch 16: the pix2pix_cpu preset's batch when these figures were taken; benchmarks/parity/pix2pix_loop.py runs batch 1
+METHODS = {"l1_only": ("pix2pix_cpu", ["loss.adversarial=0", "train.batch_size=16"]), "pix2pix": ("pix2pix_cpu", ["train.batch_size=16"]),
+           "cyclegan": ("cyclegan_cpu", [])}
 
 
 def split(cifar: Path, out: Path, held_out: int) -> tuple[Path, Path]:

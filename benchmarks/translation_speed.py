@@ -3,8 +3,9 @@ and one large image translated whole and in tiles, with its time and peak memory
 
     .venv/bin/python benchmarks/translation_speed.py [--repeats 3] [--threads 2]
 
-Training: the CPU presets' networks and batches (configs/pix2pix_cpu.yaml: U-Net, 5 halvings, width
-32, batch 16; configs/cyclegan_cpu.yaml: 4 residual blocks, width 16, batch 8) on photo_crops.
+Training: the CPU presets' networks at fixed batches (configs/pix2pix_cpu.yaml: U-Net, 5 halvings, width
+32, batch 16, the preset's batch when the figures were taken (it now trains at pix2pix's batch 1);
+configs/cyclegan_cpu.yaml: 4 residual blocks, width 16, batch 8) on photo_crops.
 - plain: the networks built by gankit, a step written here from the papers (pix2pix: BCE-with-logits
   GAN loss + 100 L1, D then G; CycleGAN: least squares, cycle 10, the 50-image pool, G then D), Adam,
   timed per step after warm-up;
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {"pix2pix": ROOT / "configs" / "pix2pix_cpu.yaml", "cyclegan": ROOT / "configs" / "cyclegan_cpu.yaml"}
+BATCH = {"pix2pix": 16, "cyclegan": 8}  # the batches measured (benchmarks/RESULTS.md)
 
 
 def plain_rate(family: str, steps: int, threads: int) -> float:
@@ -40,7 +42,7 @@ def plain_rate(family: str, steps: int, threads: int) -> float:
     from gankit.models import build_models, make_spec
 
     torch.set_num_threads(threads)
-    cfg = load_config(PRESETS[family])
+    cfg = load_config(PRESETS[family], [f"train.batch_size={BATCH[family]}"])
     ds = load_dataset(cfg.data)
     spec = make_spec(cfg.model, ds.shape, 0, "pairs", in_channels=ds.in_channels)
     torch.manual_seed(0)
@@ -109,6 +111,7 @@ def plain_rate(family: str, steps: int, threads: int) -> float:
 def gankit_seconds(family: str, steps: int, threads: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         r = subprocess.run([sys.executable, "-m", "gankit", "train", str(PRESETS[family]), f"train.steps={steps}", "train.max_minutes=0",
+                            f"train.batch_size={BATCH[family]}",
                             f"train.threads={threads}", f"train.log_every={steps}", f"train.sample_every={steps}",
                             f"train.checkpoint_every={steps}", "log.report=false", "--out", out], capture_output=True, text=True)
         if r.returncode:
@@ -117,9 +120,7 @@ def gankit_seconds(family: str, steps: int, threads: int) -> float:
 
 
 def gankit_rate(family: str, steps: int, threads: int) -> float:
-    from gankit.config import load_config
-
-    B = load_config(PRESETS[family]).train.batch_size
+    B = BATCH[family]
     short, long = gankit_seconds(family, 10, threads), gankit_seconds(family, 10 + steps, threads)
     return B * steps / max(long - short, 1e-9)
 
