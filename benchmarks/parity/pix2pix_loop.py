@@ -15,7 +15,8 @@ folder with that file). The task and split are benchmarks/translation_cifar10.py
 - `l1_b1`: the same with loss.adversarial=0 (the L1-only U-Net at batch 1).
 
 Each is scored on the held-out pairs by the same code as `gankit eval` (L1, PSNR, SSIM against the
-targets; FID and KID of the outputs against the targets, Inception). If `theirs` and `gankit_b1` agree,
+targets; FID and KID of the outputs against the targets, Inception). With both gankit arms in DIR,
+triplets_b1.png shows ten held-out images (rows: input, L1-only, pix2pix, target). If `theirs` and `gankit_b1` agree,
 the loop is not what separates pix2pix from the L1-only U-Net at this budget.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from translation_cifar10 import CIFAR, split  # noqa: E402
+from translation_cifar10 import CIFAR, split, triplets  # noqa: E402
 
 DEPTH, WIDTH = 5, 32  # configs/pix2pix_cpu.yaml
 
@@ -184,6 +185,9 @@ def main() -> None:
     old = out / "loop_results.json"
     merged = (json.loads(old.read_text()) if old.exists() else {}) | {f"{arm}_s{a.seed}": r for arm, r in results.items()}
     old.write_text(json.dumps(merged, indent=1))
+    ours = {arm: out / arm for arm in ("l1_b1", "gankit_b1") if (out / arm).is_dir()}
+    if len(ours) == 2:  # rows: input, L1-only, pix2pix, target
+        triplets(ours, test_npz, out / "triplets_b1.png")
     print("| arm | L1 | PSNR (dB) | SSIM | FID | KID | steps |\n|---|---|---|---|---|---|---|")
     for arm, r in merged.items():
         print(f"| {arm} | {r['l1']:.4f} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['fid']:.1f} | {r['kid']:.4f} | {r['steps']} |")
