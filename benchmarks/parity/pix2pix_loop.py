@@ -126,7 +126,7 @@ def score_theirs(ref_dir: Path, test_npz: Path, out: Path, n: int) -> dict:
     from gankit.config import DataConfig
     from gankit.data import load_dataset
 
-    saved = torch.load(out / "theirs.pt")
+    saved = torch.load(out / "theirs.pt", weights_only=True)
     G, _ = their_networks(ref, saved["d_layers"])
     G.load_state_dict(saved["G"])
     ds = load_dataset(DataConfig(source=str(test_npz), pairs="grey"))
