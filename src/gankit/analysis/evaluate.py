@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from ..artefact.loader import LoadedGenerator, check_generates, load_generator
 from ..artefact.sampling import generate, recalibrate_bn
 from ..config import DataConfig
 from ..console import say, warn
-from ..data import Dataset, load_dataset
+from ..data import DataProbe, Dataset, load_dataset, probe_dataset
 from ..errors import GankitError
 from ..metrics import core
 from ..metrics.classifier import classify, get_classifier
@@ -26,17 +28,32 @@ WEAK_CLASSIFIER = 0.8  # held-out accuracy below which the classifier's features
 KID_NOTE = "KID is an unbiased estimate: near 0 it can come out slightly negative, which means no measurable difference at this n"
 
 
-def real_data_for(lg_data_cfg: DataConfig, source: str | None) -> Dataset:
-    """The real data at the run's resolution and channels (the same resizing as training)."""
+@contextmanager
+def _named(flag: str) -> Iterator[None]:
+    """A data error about another real source names the flag or key the user gave it (--real, eval.real),
+    not the config key behind it."""
     try:
-        ds = load_dataset(lg_data_cfg if source is None else real_config(lg_data_cfg, source))
-    except GankitError as e:  # name the flag the user typed, not the config key behind it
-        if source is None:
-            raise
-        raise GankitError(f"--real: {str(e).removeprefix('data.source:').strip()}") from None
+        yield
+    except GankitError as e:
+        raise GankitError(f"{flag}: {str(e).removeprefix('data.source:').strip()}") from None
+
+
+def real_data_for(lg_data_cfg: DataConfig, source: str | None, flag: str = "--real") -> Dataset:
+    """The real data at the run's resolution and channels (the same resizing as training)."""
+    if source is None:
+        ds = load_dataset(lg_data_cfg)
+    else:
+        with _named(flag):
+            ds = load_dataset(real_config(lg_data_cfg, source))
     for note in ds.notes:
         say(note)
     return ds
+
+
+def probe_real(lg_data_cfg: DataConfig, source: str, flag: str) -> DataProbe:
+    """`real_data_for`'s data described, nothing decoded (checks before training)."""
+    with _named(flag):
+        return probe_dataset(real_config(lg_data_cfg, source))
 
 
 def real_config(lg_data_cfg: DataConfig, source: str) -> DataConfig:

@@ -10,19 +10,13 @@ from ..analysis.paired import evaluate_translation
 from ..artefact.sampling import generate
 from ..config import Config
 from ..data import Dataset
-from ..errors import GankitError
 from .state import recalibrated_ema
 
 
 class TrainingEvaluator:
     def __init__(self, cfg: Config, ds: Dataset):
         self.cfg = cfg
-        self.real = ds
-        if cfg.eval.real:
-            try:
-                self.real = real_data_for(cfg.data, cfg.eval.real)
-            except GankitError as e:  # name the key, not the command line's flag
-                raise GankitError(f"eval.real: {str(e).removeprefix('--real:').strip()}") from None
+        self.real = real_data_for(cfg.data, cfg.eval.real, flag="eval.real") if cfg.eval.real else ds
         self.metrics = list(cfg.eval.metrics)
         self.features = cfg.eval.features if ds.kind == "image" else None  # translation: Inception
         if ds.kind == "points":

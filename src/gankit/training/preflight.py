@@ -25,12 +25,9 @@ def preflight(cfg: Config, probe: DataProbe) -> None:
     if cfg.eval.every:
         check_eval_metrics(cfg.eval.metrics, probe.kind)
     if cfg.eval.every and cfg.eval.real:  # described now, decoded when training starts
-        import dataclasses
+        from ..analysis.evaluate import probe_real
 
-        try:
-            probe_dataset(dataclasses.replace(cfg.data, source=cfg.eval.real, limit=None))
-        except GankitError as e:
-            raise GankitError(f"eval.real: {str(e).removeprefix('data.source:').strip()}") from None
+        probe_real(cfg.data, cfg.eval.real, "eval.real")
 
 
 def check_eval_metrics(metrics: tuple[str, ...], kind: str) -> None:
