@@ -10,14 +10,15 @@ import torch
 from torch import nn
 
 from .registry import Spec, register_arch
-from .layers import CondBatchNorm2d, Projection, class_embedding, input_layer, sn
+from .layers import CondBatchNorm2d, Projection, class_embedding, initialise, input_layer, sn, weight_of
 
 MAX_DOUBLINGS = 3  # channels at most 8 x width
 
 
 def _init(m: nn.Module) -> None:
+    """DCGAN's N(0, 0.02) weights and zero biases (under spectral norm too: `weight_of`)."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
+        nn.init.normal_(weight_of(m), 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
 
@@ -46,7 +47,7 @@ class Generator(nn.Module):
             nn.ModuleList(CondBatchNorm2d(c, spec.num_classes) for _ in range(spec.g_extra)) for c in chans
         )
         self.out = sn(nn.ConvTranspose2d(chans[-1], spec.shape[0], 4, 2, 1), spec.sn_g)
-        self.apply(_init)
+        initialise(self, _init)
 
     def latent_weight(self) -> torch.Tensor:
         """The weights that act first on z (SeFa): `fc`'s columns for z (the class embedding's left out)."""
@@ -80,7 +81,7 @@ class Discriminator(nn.Module):
                 layers += self._conv(spec, chans[i], chans[i], 3, 1)
         self.body = nn.Sequential(*layers)
         self.head = Projection(chans[-1] * 16, spec.num_classes, out_dim, spec.sn_d)
-        self.apply(_init)
+        initialise(self, _init)
 
     @staticmethod
     def _conv(spec: Spec, c_in: int, c_out: int, k: int, stride: int) -> list[nn.Module]:

@@ -1,18 +1,38 @@
 """Building blocks shared by the architecture files."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 
 def sn(module: nn.Module, on: bool) -> nn.Module:
     """Spectral normalisation (Miyato et al. 2018) when `on`."""
     return spectral_norm(module) if on else module
+
+
+def weight_of(m: nn.Module) -> torch.Tensor:
+    """The weight an initialiser writes: under spectral norm its unnormalised original (`m.weight` is
+    then computed from it on each access, so writing into it changes a copy and nothing else)."""
+    return m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+
+
+def initialise(net: nn.Module, init: Callable[[nn.Module], None]) -> None:
+    """`init` on every submodule (writing through `weight_of`), then spectral norm's power-iteration
+    vectors estimated again for the weights as initialised (they were estimated when the layer was
+    wrapped, for the weights PyTorch had drawn)."""
+    net.apply(init)
+    with torch.no_grad():
+        for m in net.modules():
+            if parametrize.is_parametrized(m, "weight"):
+                for p in m.parametrizations.weight:
+                    if hasattr(p, "_power_method"):  # torch's _SpectralNorm (it runs 15 when it wraps a layer: a few % off)
+                        p._power_method(p._reshape_weight_to_matrix(m.parametrizations.weight.original), 50)
 
 
 def input_layer(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -1,24 +1,43 @@
 """SNGAN-style residual networks (Miyato et al. 2018) at 16 to 256 pixels.
 
 G: z -> 4x4 -> up-blocks (BN, ReLU, nearest x2, 3x3 conv, twice, plus a 1x1 shortcut) -> tanh.
-D: an optimised first block, down-blocks to 8x8, one plain block, ReLU,
+D: an optimised first block, down-blocks to 8x8, two plain blocks, ReLU,
 global sum pooling, linear (+ projection when conditional).
+
+At 32x32 these are the networks of the authors' CIFAR-10 code (pfnet-research/sngan_projection,
+`gen_models/resnet_32.py`, `dis_models/snresnet_32.py`), with their initialisation: Glorot-uniform
+weights, at gain sqrt(2) in the residual branches, zero biases (`benchmarks/parity/resnet.py` compares
+them with StudioGAN's, which follows the same design). Differences: G's class also enters beside z
+(below), D's output layer has a bias, and other sizes keep one width throughout (the authors' grow it).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import CondBatchNorm2d, Projection, class_embedding, initialise, sn, weight_of
 from .registry import Spec, register_arch
-from .layers import CondBatchNorm2d, Projection, class_embedding, sn
+
+RESIDUAL_GAIN = math.sqrt(2)  # the residual branches' 3x3 convs (the authors' GlorotUniform(sqrt(2)))
 
 
 def _init(m: nn.Module) -> None:
+    """Glorot-uniform weights (gain `init_gain` where a block set one, else 1), zero biases; the projection
+    head's class embedding Glorot-uniform too (the batch-norm gains, also embeddings, keep their ones and zeros)."""
     if isinstance(m, (nn.Conv2d, nn.Linear)):
-        nn.init.xavier_uniform_(m.weight)
+        nn.init.xavier_uniform_(weight_of(m), getattr(m, "init_gain", 1.0))
         if m.bias is not None:
             nn.init.zeros_(m.bias)
+    elif isinstance(m, Projection) and m.embed is not None:
+        nn.init.xavier_uniform_(weight_of(m.embed))
+
+
+def _residual(*convs: nn.Module) -> None:
+    for c in convs:
+        c.init_gain = RESIDUAL_GAIN
 
 
 class GBlock(nn.Module):
@@ -29,6 +48,7 @@ class GBlock(nn.Module):
         self.bn2 = CondBatchNorm2d(cout, num_classes)
         self.conv2 = sn(nn.Conv2d(cout, cout, 3, 1, 1), use_sn)
         self.skip = sn(nn.Conv2d(cin, cout, 1), use_sn)
+        _residual(self.conv1, self.conv2)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         h = F.interpolate(torch.relu(self.bn1(x, y)), scale_factor=2)
@@ -43,6 +63,7 @@ class DBlock(nn.Module):
         self.conv2 = sn(nn.Conv2d(cout, cout, 3, 1, 1), use_sn)
         self.skip = sn(nn.Conv2d(cin, cout, 1), use_sn) if (cin != cout or down) else None
         self.down, self.first = down, first
+        _residual(self.conv1, self.conv2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x if self.first else torch.relu(x)
@@ -71,7 +92,7 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(GBlock(ch, ch, spec.num_classes, spec.sn_g) for _ in range(spec.n_up))
         self.bn = nn.BatchNorm2d(ch)
         self.out = sn(nn.Conv2d(ch, spec.shape[0], 3, 1, 1), spec.sn_g)
-        self.apply(_init)
+        initialise(self, _init)
 
     def latent_weight(self) -> torch.Tensor:
         """The weights that act first on z (SeFa): `fc`'s columns for z (the class embedding's left out)."""
@@ -93,10 +114,10 @@ class Discriminator(nn.Module):
         n_down = spec.n_up - 1  # down to 8x8
         blocks = [DBlock(spec.shape[0] * spec.pac, ch, True, True, spec.sn_d)]
         blocks += [DBlock(ch, ch, True, False, spec.sn_d) for _ in range(n_down - 1)]
-        blocks += [DBlock(ch, ch, False, False, spec.sn_d)]
+        blocks += [DBlock(ch, ch, False, False, spec.sn_d) for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)
         self.head = Projection(ch, spec.num_classes, out_dim, spec.sn_d)
-        self.apply(_init)
+        initialise(self, _init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = torch.relu(self.blocks(x)).sum(dim=(2, 3))  # [N, ch]

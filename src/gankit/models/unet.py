@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .layers import SeededDropout, sn
+from .layers import SeededDropout, initialise, sn, weight_of
 from .registry import Spec, register_arch
 
 MAX_DOUBLINGS = 3  # channels at most 8 x width
@@ -61,7 +61,7 @@ class InstanceNorm(nn.Module):
 def _init(m: nn.Module) -> None:
     """pix2pix's initialisation: N(0, 0.02) weights, normalisation gains N(1, 0.02), zero biases."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
+        nn.init.normal_(weight_of(m), 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, (nn.BatchNorm2d, InstanceNorm)):
@@ -109,7 +109,7 @@ class UNet(nn.Module):
                 if FIRST_DROPOUT <= i < d - 1:  # pix2pix's blocks at 8 x width between the bottleneck and the 4th halving
                     layers.append(SeededDropout(0.5))
             self.up.append(nn.Sequential(*layers))
-        self.apply(_init)
+        initialise(self, _init)
 
     @property
     def multiple(self) -> int:
@@ -156,7 +156,7 @@ class PatchGAN(nn.Module):
             c = nxt
         layers.append(sn(nn.Conv2d(c, out_dim, 4, 1, 1), spec.sn_d))
         self.net = nn.Sequential(*layers)
-        self.apply(_init)
+        initialise(self, _init)
 
     def forward(self, ab: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [N, 1, h, w], one per patch, for inputs and outputs concatenated along channels."""
