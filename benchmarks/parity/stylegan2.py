@@ -14,13 +14,16 @@ fp16) and the harness reports:
    network (z and label to w), D's head with its label map (StyleGAN2-ADA's `<out, cmap> /
    sqrt(dim)`), where the maths is the same; and the whole D, which differs on purpose in its
    downsampling (gankit: 2x2 box average; the reference: the [1, 3, 3, 1] FIR filter): the size of
-   that deviation (a batch of 4: one minibatch-std group, so the grouping does not differ). G's
-   synthesis network is not compared (gankit upsamples bilinearly, the reference with a filtered
-   transposed convolution).
+   that deviation (a batch of 4: one minibatch-std group, so the grouping does not differ); G's
+   synthesis network (fixed noise maps copied too): its 4x4 block, where the maths is the same, and the
+   whole network, which differs on purpose in its upsampling (gankit: bilinear; the reference: a
+   transposed convolution and the [1, 3, 3, 1] filter), also with gankit's upsampling swapped in the
+   harness for the filter (`models.layers.fir_resample`): what remains then is the reference's.
 """
 from __future__ import annotations
 
 import statistics
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -30,6 +33,8 @@ from common import importable, print_tables, reference_path, rel
 
 from gankit.config import make_config
 from gankit.models import build_models, make_spec
+from gankit.models import stylegan2 as sg2
+from gankit.models.layers import fir_resample
 
 RES, Z, W, CH, CLASSES, MAP = 32, 64, 256, 256, 10, 4
 
@@ -104,6 +109,44 @@ def g_mapping_map(G) -> dict[str, str]:
     return m
 
 
+def g_synthesis_map(G) -> dict[str, str]:
+    """gankit's synthesis layers -> the reference's blocks: convs[0] and to_rgbs[0] -> b4.conv1 / b4.torgb;
+    at 4 * 2**i: convs[2i - 1], convs[2i], to_rgbs[i] -> b{res}.conv0, .conv1, .torgb."""
+    m = {"const": "synthesis.b4.const"}
+    layer = {"conv.affine.weight": "affine.weight", "conv.affine.bias": "affine.bias", "conv.weight": "weight", "bias": "bias"}
+    style = {**layer, "noise_strength": "noise_strength", "noise_const": "noise_const"}
+    targets = [("convs.0", "b4.conv1", style), ("to_rgbs.0", "b4.torgb", layer)]
+    for i in range(1, len(G.to_rgbs)):
+        res = 4 << i
+        targets += [(f"convs.{2 * i - 1}", f"b{res}.conv0", style), (f"convs.{2 * i}", f"b{res}.conv1", style),
+                    (f"to_rgbs.{i}", f"b{res}.torgb", layer)]
+    for ours, ref, names in targets:
+        for a, b in names.items():
+            m[f"synthesis_of.{ours}.{a}"] = f"synthesis.{ref}.{b}"
+    return {k.replace("synthesis_of.", ""): v for k, v in m.items()}
+
+
+@contextmanager
+def fir_upsampling():
+    """gankit's stylegan2 with its bilinear 2x upsampling replaced by the [1, 3, 3, 1]-filtered one
+    (for the harness only: F.interpolate as the stylegan2 module sees it)."""
+    real = sg2.F
+
+    class Patched:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def interpolate(x, scale_factor=None, mode=None, align_corners=None):
+            return fir_resample(x, up=True)
+
+    sg2.F = Patched()
+    try:
+        yield
+    finally:
+        sg2.F = real
+
+
 def copy_into(ours, ref, mapping: dict[str, str]) -> None:
     src, dst = ours.state_dict(), ref.state_dict()
     for a, b in mapping.items():
@@ -130,8 +173,13 @@ def same_weights(nets, cond: bool) -> list[tuple[str, float]]:
     unset = [k for k in gD.state_dict() if k not in dmap]
     if unset:
         raise SystemExit(f"name map: no reference name for {unset}")
-    copy_into(gG, rG, g_mapping_map(gG))
+    gmap = {**g_mapping_map(gG), **g_synthesis_map(gG)}
+    unset = [k for k in gG.state_dict() if k not in gmap and k != "mapping.w_avg"]
+    if unset:
+        raise SystemExit(f"name map: no reference name for {unset}")
+    copy_into(gG, rG, gmap)
     copy_into(gD, rD, dmap)
+    gG.eval(), rG.eval()
     g = torch.Generator().manual_seed(3)
     z, x, h = torch.randn(4, Z, generator=g), torch.randn(4, 3, RES, RES, generator=g), torch.randn(4, CH, generator=g)
     y = torch.arange(4) % CLASSES if cond else None
@@ -141,6 +189,25 @@ def same_weights(nets, cond: bool) -> list[tuple[str, float]]:
                (f"D head and label map, {tag}", rel(gD.head(h, y), rD.b4.out(h).squeeze(1) if not cond else
                                                      (rD.b4.out(h) * rD.mapping(None, c)).sum(1) / CH ** 0.5)),
                (f"whole D, {tag} (deliberate: box against FIR downsampling)", rel(gD(x, y), rD(x, c).squeeze(1)))]
+        # StyleGAN2's up-conv is a transposed convolution (kernel flipped against a plain conv) then the filter:
+        # with the filter swapped in and the kernels copied flipped, one up layer equals gankit's inside the
+        # image; what is left is at the border, where the reference filters the conv's full output
+        ups = [(gG.convs[2 * i - 1], getattr(rG.synthesis, f"b{4 << i}").conv0) for i in range(1, len(gG.to_rgbs))]
+        for ours_layer, ref_layer in ups:
+            ref_layer.weight.copy_(ours_layer.conv.weight.flip([2, 3]))
+        ws = gG.ws(z, y)
+        x4, img4 = rG.synthesis.b4(None, None, ws[:, :2], noise_mode="const")
+        ours4 = gG.to_rgbs[0](gG.convs[0](gG.const.unsqueeze(0).expand(4, -1, -1, -1), ws[:, 0]), ws[:, 1])
+        ref_img = rG.synthesis(ws, noise_mode="const")
+        out += [(f"G synthesis at 4x4 (const, style conv, fixed noise, toRGB), {tag}", rel(ours4, img4)),
+                (f"whole G synthesis, {tag} (deliberate: bilinear against FIR upsampling; kernels flipped)", rel(gG.synthesis(ws), ref_img))]
+        with fir_upsampling():
+            h = torch.randn(4, CH, 4, 4, generator=g)
+            a, b = ups[0][0](h, ws[:, 1]), ups[0][1](h, ws[:, 1], noise_mode="const")
+            out += [(f"G's first up layer (4 to 8), {tag}, filter swapped in, kernel flipped: inside (1 px from the border)",
+                     rel(a[..., 1:-1, 1:-1], b[..., 1:-1, 1:-1])),
+                    (f"G's first up layer (4 to 8), {tag}, filter swapped in, kernel flipped: whole", rel(a, b)),
+                    (f"whole G synthesis, {tag}, filter swapped in, kernels flipped", rel(gG.synthesis(ws), rG.synthesis(ws, noise_mode="const")))]
     return out
 
 
