@@ -199,3 +199,36 @@ def test_real_omniglot_tree(tmp_path):
         f.extractall(tmp_path, members)
     ds = load(tmp_path, resolution=32)
     assert ds.x.shape == (40, 1, 32, 32) and ds.kind == "image"
+
+
+def test_mirror_doubles_the_data_with_x_flips(tmp_path):
+    """data.mirror (StyleGAN2-ADA's and R3GAN's --mirror=1): the order walks 2N rows, row N + i is image i
+    flipped left-right with image i's label; a run with it trains and resumes to the same weights."""
+    from gankit.config import make_config
+    from gankit.errors import GankitError
+    from gankit.training.batches import Batches
+    from gankit.training.loop import train
+    from gankit.training.state import build_state
+
+    from .conftest import tiny_overrides
+
+    cfg = make_config({}, tiny_overrides(**{"data.mirror": "true", "model.conditional": "true"}))
+    ds = load_dataset(cfg.data)
+    n = len(ds)
+    p = build_state(cfg, ds)
+    assert p.order.n == 2 * n
+    b = Batches(ds, torch.device("cpu"), False, True)
+    idx = torch.tensor([0, 5, n, n + 5])
+    x, y = b.real(idx)
+    assert torch.equal(x[2], x[0].flip(-1)) and torch.equal(x[3], x[1].flip(-1)) and not torch.equal(x[2], x[0])
+    assert y.tolist() == [int(ds.labels[0]), int(ds.labels[5])] * 2
+    straight = train(cfg, tmp_path / "a", quiet=True)
+    short = make_config({}, tiny_overrides(**{"data.mirror": "true", "model.conditional": "true", "train.steps": 3}))
+    train(short, tmp_path / "b", quiet=True)
+    resumed = train(cfg, tmp_path / "b", resume="auto", quiet=True)
+    for k, v in straight.G.state_dict().items():
+        assert torch.equal(v, resumed.G.state_dict()[k]), k
+    with pytest.raises(GankitError, match="data.mirror"):
+        make_config({}, tiny_overrides(**{"data.mirror": "true", "data.pairs": "grey", "model.family": "pix2pix"}))
+    with pytest.raises(GankitError, match="data.mirror"):
+        train(make_config({}, ["data.source=ring8", "model.arch=mlp", "data.mirror=true", "train.steps=1"]), tmp_path / "c", quiet=True)

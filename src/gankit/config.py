@@ -56,6 +56,10 @@ class DataConfig:
     """Translation: pix2pix's random jitter. Each training image is scaled up by this fraction (0.117: 256 to
     286 px), cropped back to its size at a random place and flipped left-right half the time; a pair's input
     and target alike (CycleGAN: each domain's image by itself). 0: off."""
+    mirror: bool = False
+    """Generation: x-flips (StyleGAN2-ADA's and R3GAN's --mirror=1): every image is also in the data
+    mirrored left-right, so an epoch walks 2N images in a shuffled order (exact on resume and on any
+    number of processes, as the order is). Evaluation compares with the images as they are."""
 
     def __post_init__(self) -> None:
         _check(self.size is None or all(4 <= s <= 1024 for s in self.size), "data.resolution", f"must be 4..1024, got {self.resolution}")
@@ -66,6 +70,7 @@ class DataConfig:
                "applies to translation files (data.pairs=folders, ab or unpaired) only")
         _check(0 <= self.jitter <= 1, "data.jitter", f"must be 0..1, got {self.jitter}")
         _check(self.jitter == 0 or bool(self.pairs), "data.jitter", "applies to translation data (data.pairs) only")
+        _check(not self.mirror or not self.pairs, "data.mirror", "applies to generation; translation flips with data.jitter")
 
     @property
     def size(self) -> tuple[int, int] | None:

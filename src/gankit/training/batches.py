@@ -56,8 +56,15 @@ class Batches:
         return t.pin_memory().to(self.device, non_blocking=True) if self.gpu else t
 
     def real(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = self.send(idx)
+        """Rows `idx` in [-1, 1] and their labels; with `data.mirror` the order runs over 2N, and row
+        N + i is image i flipped left-right."""
+        n = self.ds.x.shape[0]
+        flip = idx >= n
+        idx = self.send(idx % n)
         b = self.ds.to_float(idx, self.x)
+        if bool(flip.any()):
+            flip = self.send(flip)[:, None, None, None]
+            b = torch.where(flip, b.flip(-1), b)
         if self.channels_last and b.dim() == 4:
             b = b.contiguous(memory_format=torch.channels_last)
         return b, (self.labels[idx] if self.labels is not None else None)

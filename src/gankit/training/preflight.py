@@ -22,6 +22,8 @@ def preflight(cfg: Config, probe: DataProbe) -> None:
         raise GankitError(f"loss.identity: the identity terms feed each domain's images to the other generator, but A has "
                           f"{probe.in_channels} channel(s) and B {probe.shape[0]}: set loss.identity=0")
     check_batch(cfg.train.batch_size, probe.size, probe.kind)
+    if cfg.data.mirror and probe.kind != "image":
+        raise GankitError(f"data.mirror: x-flips apply to images; {cfg.data.source} holds {probe.kind}")
     if cfg.eval.every:
         check_eval_metrics(cfg.eval.metrics, probe.kind)
     if cfg.eval.every and cfg.eval.real:  # described now, decoded when training starts

@@ -106,7 +106,7 @@ def build_state(cfg: Config, ds: Dataset, world: World | None = None) -> RunStat
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas_d, fused=True)
     return RunState(
         cfg, spec, device, G, D, G_ema, opt_g, opt_d,
-        DataOrder(len(ds), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
+        DataOrder(len(ds) * (2 if cfg.data.mirror else 1), cfg.train.seed), torch.Generator().manual_seed(cfg.train.seed + 1),
         Augmenter(cfg.augment, cfg.train.batch_size, cfg.train.seed, world.rank, world.size), world=world,
         now=schedule.values(cfg, 0, 0),
     )
