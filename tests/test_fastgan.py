@@ -105,3 +105,26 @@ def test_the_fewshot_preset_trains_on_a_folder_of_photos(tmp_path):
     train(cfg, tmp_path / "run", quiet=True)
     images = gankit.load(tmp_path / "run").sample(2)
     assert images.shape == (2, 256, 256, 3)
+
+
+def test_start_up_statistics_are_near_the_authors():
+    """Measured once with the authors' models.py (`benchmarks/parity/fastgan.py`, 256 px, width 16, z 256,
+    median of 3 seeds): their G's output before its last layer's nonlinearity has std 0.254 (gankit's
+    default, without spectral norm in G: 0.19; with model.sn_g=true, theirs: 0.28), their D's patch logits
+    on unit images 0.69 (gankit 0.67)."""
+    g_std, d_std = [], []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        cfg = make_config({}, ["model.arch=fastgan", "model.width=16", "model.z_dim=256"])
+        G, D = build_models(make_spec(cfg.model, (3, 256, 256), 0, "image"), "fastgan")
+        g = torch.Generator().manual_seed(100 + seed)
+        z, x = torch.randn(4, 256, generator=g), torch.randn(4, 3, 256, 256, generator=g)
+        seen = []
+        hook = G.to_image.register_forward_hook(lambda m, i, o: seen.append(o))
+        with torch.no_grad():
+            G(z)
+            d_std.append(float(D.head(D.features(x)[1]).std()))
+        hook.remove()
+        g_std.append(float(seen[0].std()))
+    assert 0.12 < sorted(g_std)[1] < 0.4, g_std
+    assert 0.45 < sorted(d_std)[1] < 1.0, d_std
