@@ -40,9 +40,14 @@ def within_class_share(x: torch.Tensor, y: torch.Tensor) -> float:
 def register_authors(nets) -> None:
     card = [w * 2 // 16 for w in WIDTHS]
 
+    def fixed(spec):  # a config may name the widths (a recipe's file), but only these are built
+        if spec.widths not in ((), tuple(WIDTHS)) or spec.blocks not in ((), (1,), (1,) * 4) or spec.shape[0] != 3:
+            raise ValueError(f"r3gan_authors is built at widths {WIDTHS}, one block per stage, RGB (data.channels=3)")
+
     class G(nn.Module):
         def __init__(self, spec):
             super().__init__()
+            fixed(spec)
             self.z_dim, self.num_classes = spec.z_dim, spec.num_classes
             self.net = nets.Generator(spec.z_dim, WIDTHS, card, [1] * 4, 2, ConditionDimension=spec.num_classes,
                                       ConditionEmbeddingDimension=spec.z_dim)
@@ -62,7 +67,7 @@ def register_authors(nets) -> None:
             onehot = y.to(x.dtype) if y.is_floating_point() else F.one_hot(y, self.num_classes).to(x.dtype)
             return self.net(x, onehot)
 
-    register_arch("r3gan_authors", "image", (32,))((G, D))
+    register_arch("r3gan_authors", "image", (32,), options=("widths", "blocks"))((G, D))
 
 
 def main() -> None:
