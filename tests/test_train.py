@@ -197,6 +197,18 @@ def test_lazy_r1_applies_the_penalty_every_kth_d_step(tmp_path, monkeypatch):
     assert len(calls) == 4
 
 
+def test_lazy_r1_is_weighted_k_times_in_the_d_step_it_joins(tmp_path, monkeypatch):
+    """Lazy R1 joins every k-th D step at k times its weight, so k batches make k optimiser steps
+    (StyleGAN2-ADA's separate regularisation step, and the learning-rate and beta2 rescaling that
+    compensates for it, do not arise)."""
+    import gankit.training.steps as steps
+    added, original = [], steps.d_penalties
+    monkeypatch.setattr(steps, "r1_penalty", lambda D, real, y: torch.tensor(2.0))
+    monkeypatch.setattr(steps, "d_penalties", lambda *a: added.append(float(original(*a))) or added[-1])
+    train(make_config({}, tiny_overrides(**{"loss.r1": 0.1, "loss.r1_every": 3, "train.d_steps": 2})), tmp_path, quiet=True)
+    assert added == pytest.approx([0.6, 0, 0, 0.6, 0, 0, 0.6, 0, 0, 0.6, 0, 0])
+
+
 def test_ema_batch_norm_recomputed_once_per_step(tmp_path, monkeypatch):
     """The grid and the checkpoint of one step share one recalibration of G_ema's BN statistics,
     and the checkpoint holds exactly those statistics."""
