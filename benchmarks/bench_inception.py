@@ -8,11 +8,13 @@ feature difference between the two. Median of --repeats runs.
     .venv/bin/python benchmarks/bench_inception.py --engines [--n 40] [--repeats 5]
 
 --engines: the engines `gankit eval` can use (TorchScript as before, onnxruntime running the same
-network), at 1 and 2 threads, alternated within each repeat; medians and the ratio.
+network), and OpenVINO in float32 where it is installed (not a gankit dependency: measured to see what
+onnxruntime leaves), at 1 and 2 threads, alternated within each repeat; medians and the ratios.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import time
 
@@ -33,6 +35,25 @@ def rate(net, x: torch.Tensor, batch: int, repeats: int) -> float:
     return len(x) / statistics.median(times)
 
 
+def openvino_runner(threads: int):
+    """OpenVINO running the same ONNX file `gankit eval` exports, in float32 (left to itself it picks
+    bfloat16 on CPUs that have it, which changes the features): a second engine, measured to see
+    whether onnxruntime leaves speed behind. Not used by gankit; None when not installed."""
+    if importlib.util.find_spec("openvino") is None:
+        return None
+    import numpy as np
+    import openvino as ov
+
+    from gankit.metrics.features import load_inception
+    from gankit.paths import cache_dir
+
+    _, digest = load_inception()
+    onnx = next(cache_dir().glob(f"inception-{digest[:16]}-*.onnx"))  # written by the onnxruntime runner first
+    compiled = ov.Core().compile_model(str(onnx), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
+                                                           "PERFORMANCE_HINT": "LATENCY"})
+    return lambda x: compiled(x.numpy())[0].astype(np.float64)
+
+
 def engines(n: int, repeats: int) -> None:
     import os
 
@@ -40,14 +61,22 @@ def engines(n: int, repeats: int) -> None:
 
     net, digest = load_inception()
     x = torch.rand(n, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    print(f"{n} images, batch {INCEPTION_BATCH}, median of {repeats} alternating repeats\n")
-    print("| threads | torch images/s | onnxruntime images/s | ratio | max feature difference |\n|---|---|---|---|---|")
+    print(f"{n} images, batch {INCEPTION_BATCH}, median of {repeats} alternating repeats; "
+          "ratios and feature differences against torch (TorchScript)\n")
+    header = False
     for threads in (1, 2):
         torch.set_num_threads(threads)
         runs = {}
         for engine in ("torch", "onnxruntime"):
             os.environ["GANKIT_INCEPTION_ENGINE"] = engine
             runs[engine] = inception_runner(net, digest)[0]
+        if (ov := openvino_runner(threads)) is not None:
+            runs["openvino f32"] = ov
+        if not header:
+            print("| threads | " + " | ".join(f"{e} images/s" for e in runs) + " | "
+                  + " | ".join(f"{e} ratio, max difference" for e in list(runs)[1:]) + " |")
+            print("|---" * (2 * len(runs)) + "|")
+            header = True
         times: dict[str, list[float]] = {e: [] for e in runs}
         feats = {}
         with torch.inference_mode():
@@ -60,8 +89,8 @@ def engines(n: int, repeats: int) -> None:
                         f(inception_input(x[i:i + INCEPTION_BATCH]))
                     times[e].append(time.perf_counter() - t0)
         r = {e: n / statistics.median(v) for e, v in times.items()}
-        diff = float(abs(feats["torch"] - feats["onnxruntime"]).max())
-        print(f"| {threads} | {r['torch']:.1f} | {r['onnxruntime']:.1f} | {r['onnxruntime'] / r['torch']:.2f} | {diff:.1e} |", flush=True)
+        rest = [f"{r[e] / r['torch']:.2f}, {float(abs(feats['torch'] - feats[e]).max()):.1e}" for e in list(runs)[1:]]
+        print(f"| {threads} | " + " | ".join(f"{v:.1f}" for v in r.values()) + " | " + " | ".join(rest) + " |", flush=True)
 
 
 def main() -> None:

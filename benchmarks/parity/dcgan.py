@@ -125,7 +125,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     G, D = build_ours()
-    start = max(float(b.abs().max()) for b in extra_biases(G, D))
+    start = max(float(b.detach().abs().max()) for b in extra_biases(G, D))
     if start != 0:
         raise SystemExit(f"gankit's extra biases start at up to {start:.2e}, not zero: the networks differ at step 0")
     # batch norm's running statistics and affine parameters randomised, so that both modes compare them
