@@ -232,3 +232,10 @@ def test_ema_batch_norm_recomputed_once_per_step(tmp_path, monkeypatch):
     for k, v in lg.G.state_dict().items():
         if "running" in k:
             torch.testing.assert_close(v, saved[k])
+
+
+def test_resume_on_other_data_says_how_the_data_differs(tmp_path):
+    train(make_config({}, tiny_overrides(**{"train.steps": 3})), tmp_path, quiet=True)
+    with pytest.raises(GankitError, match=r"was trained on other data \(digits, 1797 images 1x16x16, 10 classes against "
+                                          r"digits, 500 images 1x16x16, 10 classes now\)"):
+        train(make_config({}, tiny_overrides(**{"train.steps": 6, "data.limit": 500})), tmp_path, resume="auto", quiet=True)

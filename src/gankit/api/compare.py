@@ -25,6 +25,7 @@ from ..metrics.features import default_features
 from ..paths import write_atomic
 from ..runfolder import RunFolder
 from ..training.preflight import check_config
+from ..training.state import data_difference
 from ..viz import PALETTE, grid_image
 
 METRICS = ("fid", "kid", "pr", "dc", "classes")
@@ -123,7 +124,7 @@ def compare_runs(runs: list[str | Path], out: Path, n: int = 5000, seed: int = 0
         for r, lg in loaded[1:]:
             if lg.data.get("fingerprint") != first.data.get("fingerprint"):
                 raise GankitError(
-                    f"{r}: was trained on other data ({lg.data.get('name')}) than {first_run} ({first.data.get('name')}); "
+                    f"{r}: was trained on other data than {first_run} ({data_difference(lg.data, first.data)}); "
                     f"compare runs on the same data, or pass --real SOURCE to measure all against one real set")
     if any(translating):
         return compare_translations(loaded, out, n, seed, real, features, inception, metrics)

@@ -26,7 +26,7 @@ from .cpu import auto_threads
 from .dist import LaggedAgreement, World, check_divisible, init_world, is_collective_failure, peer_lost
 from .duties import Duties
 from .preflight import check_batch, preflight
-from .state import RunState, build_state, data_meta, ema_update, restore
+from .state import RunState, build_state, data_difference, data_meta, ema_update, restore
 from .steps import STEPS, Tools
 
 
@@ -94,7 +94,8 @@ def _start(cfg: Config, run: RunFolder, resume: str | tuple[Path, dict] | None, 
     if start_state is not None:
         theirs = start_state[1].get("data", {}).get("fingerprint")
         if theirs is not None and theirs != meta["fingerprint"]:
-            raise GankitError(f"{start_state[0]}: was trained on other data ({start_state[1]['data'].get('name')}); resume it on the same data.source")
+            raise GankitError(f"{start_state[0]}: was trained on other data ({data_difference(start_state[1]['data'], meta)} now); "
+                              "resume it on the same data")
         restore(p, start_state[1], start_state[0])
         if p.step >= t.steps or (t.max_minutes > 0 and p.wall >= 60 * t.max_minutes):  # nothing to train: leave the run as it is
             say(f"{out}: already finished at step {p.step}: {stop_reason(p.step, t)}")

@@ -56,6 +56,20 @@ def data_meta(ds: Dataset) -> dict[str, Any]:
     }
 
 
+def describe_data(meta: dict[str, Any]) -> str:
+    """A run's data in a few words, from `data_meta`: 'mnist5k, 5000 images 3x32x32, 10 classes'."""
+    shape = "x".join(map(str, meta.get("shape", ())))
+    classes = f", {meta['num_classes']} classes" if meta.get("num_classes") else ""
+    return f"{meta.get('name')}, {meta.get('size')} {'images' if meta.get('kind') != 'points' else 'points'} {shape}{classes}"
+
+
+def data_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """How two runs' data differ, for an error line: both descriptions, or, where those read alike,
+    that the contents differ (another subset, changed files)."""
+    da, db = describe_data(a), describe_data(b)
+    return f"{da} against {db}" if da != db else f"{da} both, but other images (another subset, or the files changed)"
+
+
 @dataclass
 class RunState:
     """Everything a training run holds between steps."""
