@@ -71,3 +71,19 @@ def test_resnet_start_up_logits_are_the_authors_scale(conditional, band):
         with torch.no_grad():
             stds.append(float(D.eval()(x, torch.arange(64) % 10 if conditional else None).std()))
     assert band[0] < sorted(stds)[1] < band[1], stds
+
+
+def test_dcgan_start_up_statistics_are_the_references():
+    """Radford et al.'s networks (`model.sn_d=false`: batch norm in D) at pytorch/examples' sizes (64x64,
+    64 channels, z 100), median of 3 seeds, against that code's networks and initialisation
+    (`benchmarks/parity/dcgan.py`, 5 seeds): G's output std 0.204 in training mode, D's logit std on
+    N(0, 1) images 1.10 (gankit 0.208 and 1.11)."""
+    g_std, d_std = [], []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        G, D = _nets("dcgan", "model.width=64", "model.z_dim=100", "model.sn_d=false", res=64)
+        with torch.no_grad():
+            g_std.append(float(G.train()(torch.randn(64, 100, generator=torch.Generator().manual_seed(100 + seed))).std()))
+            d_std.append(float(D.train()(torch.randn(64, 3, 64, 64, generator=torch.Generator().manual_seed(200 + seed))).std()))
+    assert 0.17 < sorted(g_std)[1] < 0.24, g_std
+    assert 0.9 < sorted(d_std)[1] < 1.3, d_std
