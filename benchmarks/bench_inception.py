@@ -36,9 +36,9 @@ def rate(net, x: torch.Tensor, batch: int, repeats: int) -> float:
 
 
 def openvino_runner(threads: int):
-    """OpenVINO running the same ONNX file `gankit eval` exports, in float32 (left to itself it picks
-    bfloat16 on CPUs that have it, which changes the features): a second engine, measured to see
-    whether onnxruntime leaves speed behind. Not used by gankit; None when not installed."""
+    """OpenVINO running the same ONNX file `gankit eval` exports, in float32 (asked for: on CPUs with
+    bfloat16 it may otherwise compute in it, which changes the features): a second engine, measured to
+    see whether onnxruntime leaves speed behind. Not used by gankit; None when not installed."""
     if importlib.util.find_spec("openvino") is None:
         return None
     import numpy as np
