@@ -27,6 +27,7 @@ from r3gan import WIDTHS, reference  # noqa: E402  (this folder's harness)
 
 from gankit.config import make_config  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
+from gankit.errors import ConfigError  # noqa: E402
 from gankit.training.loop import train  # noqa: E402
 from gankit.models import register_arch  # noqa: E402
 
@@ -42,7 +43,7 @@ def register_authors(nets) -> None:
 
     def fixed(spec):  # a config may name the widths (a recipe's file), but only these are built
         if spec.widths not in ((), tuple(WIDTHS)) or spec.blocks not in ((), (1,), (1,) * 4) or spec.shape[0] != 3:
-            raise ValueError(f"r3gan_authors is built at widths {WIDTHS}, one block per stage, RGB (data.channels=3)")
+            raise ConfigError(f"model.arch: r3gan_authors is built at widths {WIDTHS}, one block per stage, RGB: set data.channels=3")
 
     class G(nn.Module):
         def __init__(self, spec):
